@@ -1,0 +1,30 @@
+"""SQLModel tables; importing this package registers every table on SQLModel.metadata."""
+
+from .accounts import RefreshToken, User
+from .audit import AuditEntry
+from .directory import (
+    CalendarOverride,
+    CheckItem,
+    CheckItemVersion,
+    Checkpoint,
+    ConflictOfInterest,
+    Department,
+    Enterprise,
+    EnterpriseStatusChange,
+    Inspector,
+)
+
+__all__ = [
+    "AuditEntry",
+    "CalendarOverride",
+    "CheckItem",
+    "CheckItemVersion",
+    "Checkpoint",
+    "ConflictOfInterest",
+    "Department",
+    "Enterprise",
+    "EnterpriseStatusChange",
+    "Inspector",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Business rules; keyword-only functions that take a session and commit."""
