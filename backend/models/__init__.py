@@ -2,6 +2,7 @@
 
 from .accounts import RefreshToken, User
 from .audit import AuditEntry
+from .forms import FormAssignment, InspectionForm, ReviewComment
 from .directory import (
     CalendarOverride,
     CheckItem,
@@ -23,6 +24,9 @@ __all__ = [
     "ConflictOfInterest",
     "Department",
     "Enterprise",
+    "FormAssignment",
+    "InspectionForm",
+    "ReviewComment",
     "EnterpriseStatusChange",
     "Inspector",
     "RefreshToken",
