@@ -2,7 +2,7 @@
 FROM node:20-bookworm-slim AS pwa
 WORKDIR /src/pwa
 COPY pwa/package.json pwa/package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm install --no-audit --no-fund
 COPY pwa/ ./
 RUN npm run build
 

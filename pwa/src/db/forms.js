@@ -34,10 +34,13 @@ export async function savePulledForms(db, { forms = [], removed = [] }, { now = 
     for (const form of forms) {
       await db.forms.put({ ...form, pulledAt, removed: false })
       for (const ev of form.evidence ?? []) {
-        if (ev.status !== 'received') continue
         const local = await db.evidence.get(ev.id)
-        if (local && local.uploadState !== 'received') {
+        if (!local) continue
+        if (ev.status === 'received' && local.uploadState !== 'received') {
           await markEvidenceReceived(db, ev.id)
+        } else if (ev.status === 'rejected' && local.uploadState !== 'failed') {
+          // Refused after inspection (e.g. not a real video): stop uploading, keep the file, say why.
+          await db.evidence.update(ev.id, { uploadState: 'failed', permanent: true, error: `服务器拒收：${ev.rejected_reason ?? '文件不符合要求'}` })
         }
       }
     }

@@ -23,6 +23,9 @@ export const OP_LABELS = {
   submit: '提交检查表',
 }
 
+// Ops that change what a confirmation vouches for: after any of them, every confirmation is stale.
+export const CONTENT_OPS = new Set(['answer', 'note', 'checkin', 'evidence', 'propose_result'])
+
 // Later edits to the same field replace a never-sent earlier one instead of queueing both.
 export const COALESCABLE = new Set(['answer', 'note', 'checkin', 'signature', 'propose_result'])
 
@@ -106,6 +109,7 @@ export function applyOpToForm(form, op, { inspectorId } = {}) {
     default:
       break
   }
+  if (CONTENT_OPS.has(op.type)) f.confirmations = []
   if (op.type !== 'submit' && f.status === 'dispatched') f.status = 'in_progress'
   return f
 }

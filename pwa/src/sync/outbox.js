@@ -149,6 +149,7 @@ export async function recordPushResults(db, ops, results, { inspectorId, ...deps
           lastError: null,
           serverCopy: null,
           formVersion: r.form_version ?? null,
+          result: { status: r.status, code: r.code ?? null },
           syncedAt: new Date(t).toISOString(),
           updatedAt: t,
         })
