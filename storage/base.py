@@ -1,4 +1,4 @@
-"""The ObjectStore contract shared by every backend, its value types and the stream helpers both backends use."""
+"""The ObjectStore contract shared by every backend, its value types and the stream helpers they use."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from storage.keys import is_evidence_key
 MiB = 1024 * 1024
 #: Reads from caller streams and from stored objects happen in pieces this big (bounded memory).
 CHUNK_SIZE = 1 * MiB
-#: Default cap on one `upload_part` body. The S3 backend holds one part (plus a < 5 MiB pending tail) in memory.
+#: Default cap on one `upload_part` body; the S3 backend holds one part (+ a < 5 MiB pending tail) in memory.
 DEFAULT_MAX_PART_SIZE = 32 * MiB
 #: S3 numbers parts 1..10000; the stores use the caller's part numbers, so the same bound holds for both.
 MAX_PART_NUMBER = 10_000
@@ -83,6 +83,12 @@ def should_retain(key: str, retain: bool | None, retention: Retention | None) ->
     return is_evidence_key(key) if retain is None else retain
 
 
+class ByteSource(Protocol):
+    """Anything ObjectReader can pull bytes from: an open file, an HTTP response body."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
 class ObjectReader(io.RawIOBase):
     """A readable binary stream over (a range of) a stored object; close it, or use it as a context manager.
 
@@ -92,7 +98,7 @@ class ObjectReader(io.RawIOBase):
 
     def __init__(
         self,
-        source: BinaryIO,
+        source: ByteSource,
         size: int,
         content_type: str,
         *,
@@ -112,13 +118,13 @@ class ObjectReader(io.RawIOBase):
         if self._remaining <= 0:
             return 0
         view = memoryview(buffer).cast("B")[: self._remaining]
-        count = self._source.readinto(view)  # type: ignore[attr-defined]
+        count = self._source.readinto(view)
         if not count:
             raise IncompleteStream(expected=self.size, received=self.size - self._remaining)
         self._remaining -= count
         return int(count)
 
-    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[bytes]:
         while chunk := self.read(CHUNK_SIZE):
             yield chunk
 
@@ -158,7 +164,9 @@ def check_part(part_number: int, length: int, max_part_size: int) -> None:
     if length < 1:
         raise InvalidParts("分片不能为空", part_number=part_number)
     if length > max_part_size:
-        raise PartTooLarge(f"单个分片不能超过 {max_part_size} 字节", length=length, max_part_size=max_part_size)
+        raise PartTooLarge(
+            f"单个分片不能超过 {max_part_size} 字节", length=length, max_part_size=max_part_size
+        )
 
 
 def normalize_parts(parts: Sequence[Sequence[object]]) -> list[tuple[int, str]]:
@@ -187,7 +195,7 @@ class ObjectStore(Protocol):
 
     @property
     def backend(self) -> str:
-        """"local" or "s3"."""
+        """Which backend this is: "local" or "s3"."""
         ...
 
     @property
@@ -245,7 +253,7 @@ class ObjectStore(Protocol):
         ...
 
     def upload_part(self, upload_ref: str, part_number: int, stream: BinaryIO, length: int) -> str:
-        """Store chunk `part_number` (1, 2, 3, ... in order; any size up to `max_part_size`) and return its token.
+        """Store chunk `part_number` (1, 2, 3, ... in order; any size up to `max_part_size`); return a token.
 
         Keep `(part_number, token)` in the database; re-sending the same part number replaces that chunk.
         """

@@ -16,14 +16,14 @@ class StorageError(Exception):
 
 
 class InvalidKey(StorageError, ValueError):
-    """The key is not a safe relative object name (empty, absolute, `..`, dot-segments, control characters)."""
+    """The key is not a safe relative object name (empty, absolute, `..`, dot segments, control chars)."""
 
     code = "invalid_key"
     default_message = "对象键不合法"
 
 
 class ObjectExists(StorageError):
-    """Write-once: the key already holds an object. For an evidence key this means the same bytes are stored."""
+    """Write-once: the key already holds an object (for an evidence key: these very bytes are stored)."""
 
     code = "object_exists"
     default_message = "对象已存在，不允许覆盖"
@@ -67,6 +67,13 @@ class IncompleteStream(StorageError):
         self.received = received
 
 
+class InvalidRange(StorageError, ValueError):
+    """A range read starts outside the object (same rule on every backend: S3 answers 416 there)."""
+
+    code = "invalid_range"
+    default_message = "请求的字节范围无效"
+
+
 class PartTooLarge(StorageError, ValueError):
     """One `upload_part` call may carry at most `store.max_part_size` bytes (bounded memory on S3)."""
 
@@ -96,14 +103,14 @@ class StorageUnavailable(StorageError):
 
 
 class StorageMisconfigured(StorageError):
-    """The configuration cannot work (bad URL, bucket missing object lock while retention is asked for, ...)."""
+    """The configuration cannot work (bad URL, retention asked for on a bucket without object lock, ...)."""
 
     code = "storage_misconfigured"
     default_message = "存储配置错误"
 
 
 class MediaRejected(StorageError):
-    """The file is not an accepted evidence medium or is unsafe to process; `reason` says which rule refused it."""
+    """Not an accepted evidence medium, or unsafe to process; `reason` names the rule that refused it."""
 
     code = "media_rejected"
     default_message = "文件类型不受支持或文件已损坏"
@@ -114,7 +121,7 @@ class MediaRejected(StorageError):
 
 
 class MediaUnsupported(StorageError):
-    """The file is accepted as evidence but this installation cannot render a derivative of it (HEIC, no ffmpeg)."""
+    """Accepted as evidence, but no derivative can be rendered here (HEIC without a decoder, no ffmpeg)."""
 
     code = "media_unsupported"
     default_message = "暂不支持为该文件生成预览"
