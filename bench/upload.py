@@ -6,15 +6,15 @@ Three processes on 127.0.0.1: an S3 server (moto, the same stand-in the tests us
 (1 gthread worker, SQLite database, S3 store), and this client. Files:
 
 * one video of ``--video-mb`` MB: a valid MP4 (ftyp, moov with a video track, mdat of random bytes);
-* ``--photos`` files of 4 MB, declared as *documents* (a PDF header and trailer around random bytes). Real JPEGs
+* ``--photos`` files of 4 MB, declared as *documents* (PDF header and trailer around random bytes). JPEGs
   would add derivative rendering (thumbnail + watermarked display) to the API side; that cost is measured by
   bench/thumbnail.py, so here it is kept out and the comparison is transport + verification.
 
 Measured: ``api_mb_s`` = bytes / wall time of tus creation + all PATCHes (the last one includes the server's
 SHA-256 verification, the store's assembly and media probing); ``raw_mb_s`` = the same bytes put with the
-minio SDK (``put_object``, 8 MiB parts) into the same bucket, run before and after the API pass (mean).
-``peak_rss_mb`` = VmHWM of the API worker process after an additional ``--big-mb`` upload (the peak over its
-whole life, so it covers every upload of the run). Writes ``bench/results.json`` key ``upload``.
+minio SDK (``put_object``, 8 MiB parts) into the same bucket, interleaved file by file with the API uploads.
+``peak_rss_mb`` = VmHWM of the API worker during an additional ``--big-mb`` upload (the peak is reset through
+/proc/<pid>/clear_refs just before it). Writes ``bench/results.json`` key ``upload``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -54,7 +53,7 @@ PASSWORD = "Bench-Passw0rd!"  # noqa: S105
 BUCKET = "bench-evidence"
 
 
-# -- files ----------------------------------------------------------------------------------------------------
+# -- files ---------------------------------------------------------------------------------------
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
@@ -115,11 +114,12 @@ def video(mb: int, seed: int) -> GeneratedFile:
 
 def document(mb: int, seed: int) -> GeneratedFile:
     head, tail = b"%PDF-1.4\n%", b"\n%%EOF\n"
-    return GeneratedFile(f"DOC_{seed}.pdf", "document", "application/pdf", head, mb * MB - len(head) - len(tail),
-                         tail, seed)
+    return GeneratedFile(
+        f"DOC_{seed}.pdf", "document", "application/pdf", head, mb * MB - len(head) - len(tail), tail, seed
+    )
 
 
-# -- processes ------------------------------------------------------------------------------------------------
+# -- processes -----------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -143,7 +143,8 @@ def start_moto() -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_for(port)
     return proc, port
@@ -152,10 +153,28 @@ def start_moto() -> tuple[subprocess.Popen, int]:
 def start_api(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "gthread", "--threads", "4", "--timeout", "900", "--log-level", "warning",
-         "backend.wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=None,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--timeout",
+            "900",
+            "--log-level",
+            "warning",
+            "backend.wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=None,
     )
     wait_for(port)
     return proc, port
@@ -174,18 +193,26 @@ def worker_pids(master: int) -> list[int]:
     return pids
 
 
-def vm_hwm_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-# -- the database and a signed-in inspector ---------------------------------------------------------------------
+def vm_hwm_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM")
+
+
+def vm_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS")
+
+
+# -- the database and a signed-in inspector ------------------------------------------------------
 
 
 def seed_database(env: dict[str, str]) -> str:
-    """Migrate, create an inspector on a form; returns the form id. Runs in this process, before the API starts."""
+    """Migrate, create an inspector on a form; return the form id (runs here, before the API starts)."""
     os.environ.update(env)
     from backend import create_app
     from backend.db import session_scope
@@ -198,16 +225,33 @@ def seed_database(env: dict[str, str]) -> str:
         ent = Enterprise(uscc="91510802MA62XXXX0X", name="基准测试企业", lat=32.43, lng=105.84)
         session.add_all([dept, ent])
         session.flush()
-        insp = Inspector(staff_no="B0001", name="基准检查员", department_id=dept.id, certificate_no="川执法BENCH001")
+        insp = Inspector(
+            staff_no="B0001", name="基准检查员", department_id=dept.id, certificate_no="川执法BENCH001"
+        )
         session.add(insp)
         session.flush()
-        session.add(User(username="bench", display_name="基准检查员", password_hash=hash_password(PASSWORD),
-                         roles=["inspector"], department_id=dept.id, inspector_id=insp.id))
-        form = InspectionForm(code="BENCH-1", enterprise_id=ent.id, lead_department_id=dept.id, status="dispatched",
-                              checkpoints=[{"key": "cp1", "question": "基准", "answer_kind": "text"}])
+        session.add(
+            User(
+                username="bench",
+                display_name="基准检查员",
+                password_hash=hash_password(PASSWORD),
+                roles=["inspector"],
+                department_id=dept.id,
+                inspector_id=insp.id,
+            )
+        )
+        form = InspectionForm(
+            code="BENCH-1",
+            enterprise_id=ent.id,
+            lead_department_id=dept.id,
+            status="dispatched",
+            checkpoints=[{"key": "cp1", "question": "基准", "answer_kind": "text"}],
+        )
         session.add(form)
         session.flush()
-        session.add(FormAssignment(form_id=form.id, inspector_id=insp.id, department_id=dept.id, is_lead=True))
+        session.add(
+            FormAssignment(form_id=form.id, inspector_id=insp.id, department_id=dept.id, is_lead=True)
+        )
         session.commit()
         form_id = str(form.id)
     app.extensions["shuangsui.engine"].dispose()
@@ -219,7 +263,9 @@ class Api:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
         self.token = ""
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None):
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ):
         hdrs = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         for attempt in (1, 2):
             try:
@@ -234,9 +280,12 @@ class Api:
         raise AssertionError("unreachable")
 
     def login(self) -> None:
-        status, _h, data = self.request("POST", "/api/v1/auth/login",
-                                        json.dumps({"username": "bench", "password": PASSWORD}).encode(),
-                                        {"Content-Type": "application/json"})
+        status, _h, data = self.request(
+            "POST",
+            "/api/v1/auth/login",
+            json.dumps({"username": "bench", "password": PASSWORD}).encode(),
+            {"Content-Type": "application/json"},
+        )
         assert status == 200, data
         self.token = json.loads(data)["access_token"]
 
@@ -244,30 +293,58 @@ class Api:
         for start in range(0, len(files), 100):
             ops = []
             for f in files[start : start + 100]:
-                ops.append({"op_id": str(uuid.uuid4()), "type": "evidence", "form_id": form_id, "base_version": version,
-                            "payload": {"evidence_id": f.evidence_id, "kind": f.kind, "sha256": f.sha256,
-                                        "size": f.size, "mime": f.mime, "filename": f.name,
-                                        "captured_at": "2026-03-02T10:00:00+08:00"}})
-            status, _h, data = self.request("POST", "/api/v1/sync/push",
-                                            json.dumps({"device_id": "bench", "operations": ops}).encode(),
-                                            {"Content-Type": "application/json"})
+                ops.append(
+                    {
+                        "op_id": str(uuid.uuid4()),
+                        "type": "evidence",
+                        "form_id": form_id,
+                        "base_version": version,
+                        "payload": {
+                            "evidence_id": f.evidence_id,
+                            "kind": f.kind,
+                            "sha256": f.sha256,
+                            "size": f.size,
+                            "mime": f.mime,
+                            "filename": f.name,
+                            "captured_at": "2026-03-02T10:00:00+08:00",
+                        },
+                    }
+                )
+            status, _h, data = self.request(
+                "POST",
+                "/api/v1/sync/push",
+                json.dumps({"device_id": "bench", "operations": ops}).encode(),
+                {"Content-Type": "application/json"},
+            )
             results = json.loads(data)["results"]
             assert status == 200 and all(r["status"] == "applied" for r in results), results[:2]
             version = results[-1]["form_version"]
         return version
 
     def upload(self, f: GeneratedFile) -> None:
-        meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
-                        for k, v in (("evidence_id", f.evidence_id), ("filename", f.name), ("filetype", f.mime)))
-        status, headers, data = self.request("POST", "/api/v1/uploads/", headers={
-            "Tus-Resumable": "1.0.0", "Upload-Length": str(f.size), "Upload-Metadata": meta})
+        meta = ",".join(
+            f"{k} {base64.b64encode(v.encode()).decode()}"
+            for k, v in (("evidence_id", f.evidence_id), ("filename", f.name), ("filetype", f.mime))
+        )
+        status, headers, data = self.request(
+            "POST",
+            "/api/v1/uploads/",
+            headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(f.size), "Upload-Metadata": meta},
+        )
         assert status == 201, data
         location = headers["Location"]
         offset = 0
         for block in f.blocks(CHUNK):
-            status, headers, data = self.request("PATCH", location, block, {
-                "Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
-                "Content-Type": "application/offset+octet-stream"})
+            status, headers, data = self.request(
+                "PATCH",
+                location,
+                block,
+                {
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
             assert status == 204, (status, data[:300])
             offset = int(headers["Upload-Offset"])
         assert offset == f.size
@@ -294,11 +371,13 @@ class _BlockStream(io.RawIOBase):
         return n
 
 
-def raw_put(client, files: list[GeneratedFile], prefix: str) -> float:  # type: ignore[no-untyped-def]
+def raw_put(client, f: GeneratedFile, key: str) -> float:  # type: ignore[no-untyped-def]
+    """One raw PUT, timed; the object is removed afterwards (untimed) so the server state stays comparable."""
     started = time.perf_counter()
-    for i, f in enumerate(files):
-        client.put_object(BUCKET, f"raw/{prefix}/{i}", _BlockStream(f), f.size, content_type=f.mime, part_size=CHUNK)
-    return time.perf_counter() - started
+    client.put_object(BUCKET, key, _BlockStream(f), f.size, content_type=f.mime, part_size=CHUNK)
+    elapsed = time.perf_counter() - started
+    client.remove_object(BUCKET, key)
+    return elapsed
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -311,21 +390,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=100, help="number of 4 MB files")
     parser.add_argument("--video-mb", type=int, default=200)
-    parser.add_argument("--big-mb", type=int, default=1024, help="size of the upload during which peak RSS is read")
+    parser.add_argument(
+        "--big-mb", type=int, default=1024, help="size of the upload during which peak RSS is read"
+    )
+    parser.add_argument(
+        "--no-malloc-tuning",
+        dest="malloc_tuning",
+        action="store_false",
+        help="run the API without MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=1048576",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-upload-"))
     moto, moto_port = start_moto()
     api_proc = None
     try:
-        storage_url = f"s3://{ACCESS_KEY}:{SECRET_KEY}@127.0.0.1:{moto_port}/{BUCKET}?secure=false&create_bucket=true"
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}", "STORAGE_URL": storage_url,
-               "JWT_SECRET": JWT_SECRET, "SHUANGSUI_DATA": str(work), "SHUANGSUI_ENV": "development"}
+        storage_url = (
+            f"s3://{ACCESS_KEY}:{SECRET_KEY}@127.0.0.1:{moto_port}/{BUCKET}?secure=false&create_bucket=true"
+        )
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+            "STORAGE_URL": storage_url,
+            "JWT_SECRET": JWT_SECRET,
+            "SHUANGSUI_DATA": str(work),
+            "SHUANGSUI_ENV": "development",
+        }
+        if args.malloc_tuning:
+            # glibc otherwise raises its mmap threshold after the first freed 8 MiB buffer and keeps later
+            # ones in per-thread arenas: resident memory creeps up per chunk although nothing is retained.
+            env.update(MALLOC_ARENA_MAX="2", MALLOC_MMAP_THRESHOLD_=str(1024 * 1024))
         form_id = seed_database(env)
         from minio import Minio
 
-        raw = Minio(f"127.0.0.1:{moto_port}", access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False,
-                    region="us-east-1")
+        raw = Minio(
+            f"127.0.0.1:{moto_port}",
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            secure=False,
+            region="us-east-1",
+        )
         files = [video(args.video_mb, 1)] + [document(4, 100 + i) for i in range(args.photos)]
         total = sum(f.size for f in files)
         for f in files:
@@ -336,18 +440,30 @@ def main() -> None:
         api.login()
         version = api.declare(form_id, files, 1)
 
-        raw_before = raw_put(raw, files, "a")
-        api_seconds = timed(lambda: [api.upload(f) for f in files])
-        raw_after = raw_put(raw, files, "b")
-        raw_seconds = (raw_before + raw_after) / 2
+        # Interleaved file by file (alternating which goes first) so both paths meet the S3 server in the same
+        # state: moto slows down as it accumulates objects, which would otherwise favour whichever ran first.
+        api_seconds = raw_seconds = 0.0
+        for i, f in enumerate(files):
+            if i % 2:
+                api_seconds += timed(lambda f=f: api.upload(f))
+                raw_seconds += raw_put(raw, f, f"raw/{i}")
+            else:
+                raw_seconds += raw_put(raw, f, f"raw/{i}")
+                api_seconds += timed(lambda f=f: api.upload(f))
 
         big = video(args.big_mb, 7)
         _ = big.sha256
         api.login()
         api.declare(form_id, [big], version)
+        workers = worker_pids(api_proc.pid) or [api_proc.pid]
+        lifetime = max(vm_hwm_mb(pid) for pid in workers)
+        resting = max(vm_rss_mb(pid) for pid in workers)
+        for pid in workers:
+            # Reset the peak (Linux >= 4.0) so it covers this upload only, not start-up or the argon2id
+            # login (64 MiB memory-hard by design) that happened before it.
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
         big_seconds = timed(lambda: api.upload(big))
-        workers = worker_pids(api_proc.pid)
-        peak = max(vm_hwm_mb(pid) for pid in workers) if workers else vm_hwm_mb(api_proc.pid)
+        peak = max(vm_hwm_mb(pid) for pid in workers)
 
         api_mb_s = total / MB / api_seconds
         raw_mb_s = total / MB / raw_seconds
@@ -360,12 +476,17 @@ def main() -> None:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results["upload"] = figures
         RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-        print(f"files: 1 × {args.video_mb} MB MP4 + {args.photos} × 4 MB PDF = {total / MB:.0f} MB; "
-              f"raw runs {raw_before:.2f}s / {raw_after:.2f}s; API {api_seconds:.2f}s; "
-              f"{args.big_mb} MB upload {big_seconds:.1f}s ({args.big_mb / big_seconds:.0f} MB/s)")
+        print(
+            f"files: 1 × {args.video_mb} MB MP4 + {args.photos} × 4 MB PDF = {total / MB:.0f} MB; "
+            f"raw {raw_seconds:.2f}s; API {api_seconds:.2f}s; "
+            f"{args.big_mb} MB upload {big_seconds:.1f}s ({args.big_mb / big_seconds:.0f} MB/s); "
+            f"worker peak before it (start-up, logins, the timed uploads) {lifetime:.0f} MB, "
+            f"resident when it started {resting:.0f} MB; "
+            f"glibc malloc tuning {'on' if args.malloc_tuning else 'off'}"
+        )
         print("| bench | api_mb_s | raw_mb_s | ratio | peak_rss_mb |")
         print("|---|---|---|---|---|")
-        print(f"| upload | {figures['api_mb_s']} | {figures['raw_mb_s']} | {figures['ratio']} | {figures['peak_rss_mb']} |")
+        print("| upload | {api_mb_s} | {raw_mb_s} | {ratio} | {peak_rss_mb} |".format(**figures))
     finally:
         for proc in (api_proc, moto):
             if proc is not None and proc.poll() is None:

@@ -136,3 +136,140 @@ def make_item(session: Session, *, department: Department | None = None, publish
         )
     session.commit()
     return version
+
+
+def make_form(
+    session: Session,
+    *,
+    enterprise: Enterprise | None = None,
+    inspectors: list[Any] = (),  # type: ignore[assignment]
+    department: Department | None = None,
+    status: str = "dispatched",
+    checkpoints: list[dict[str, Any]] | None = None,
+    **kw: Any,
+) -> Any:
+    """一企一表 form with its team (Inspector objects, or Users that have an inspector) — drawn forms made directly."""
+    from backend.models import FormAssignment, InspectionForm
+
+    n = next(_seq)
+    enterprise = enterprise or make_enterprise(session)
+    department = department or make_department(session)
+    if checkpoints is None:
+        checkpoints = [
+            {"key": "cp1", "question": "是否公示年度报告？", "legal_basis": "《企业信息公示暂行条例》第八条",
+             "item_name": "年度报告公示情况", "department": department.name, "department_id": str(department.id),
+             "answer_kind": "pass_fail", "options": [], "photo_required": True},
+            {"key": "cp2", "question": "从业人员数量", "legal_basis": "第九条", "item_name": "年度报告公示情况",
+             "department": department.name, "department_id": str(department.id), "answer_kind": "number",
+             "options": [], "photo_required": False},
+            {"key": "cp3", "question": "经营场所情况", "legal_basis": "第十条", "item_name": "登记事项",
+             "department": department.name, "department_id": str(department.id), "answer_kind": "choice",
+             "options": ["与登记一致", "与登记不一致", "无法联系"], "photo_required": False},
+        ]
+    form = InspectionForm(
+        code=kw.pop("code", f"F-{n:06d}"),
+        enterprise_id=enterprise.id,
+        lead_department_id=department.id,
+        department_ids=kw.pop("department_ids", [str(department.id)]),
+        status=status,
+        checkpoints=checkpoints,
+        enterprise_snapshot=kw.pop("enterprise_snapshot", {"name": enterprise.name, "uscc": enterprise.uscc,
+                                                            "address": enterprise.registered_address}),
+        deadline_start=kw.pop("deadline_start", date.today()),
+        deadline_complete=kw.pop("deadline_complete", date.today() + timedelta(days=20)),
+        **kw,
+    )
+    session.add(form)
+    session.flush()
+    for i, member in enumerate(inspectors):
+        inspector_id = getattr(member, "inspector_id", None) or member.id
+        insp = session.get(Inspector, inspector_id)
+        session.add(
+            FormAssignment(
+                form_id=form.id,
+                inspector_id=inspector_id,
+                department_id=insp.department_id if insp else department.id,
+                is_lead=(i == 0),
+            )
+        )
+    session.commit()
+    return form
+
+
+def make_plan(session: Session, *, lead: Department | None = None, created_by: User | None = None,
+              status: str = "published", items: list[CheckItemVersion] = (), **kw: Any) -> Any:  # type: ignore[assignment]
+    """年度抽查计划 in any status, made directly (the API tests drive the real state machine)."""
+    from backend.models import AnnualPlan
+
+    lead = lead or make_department(session)
+    created_by = created_by or make_user(session, roles=["planner"], department=lead)
+    year = kw.pop("year", date.today().year)
+    plan = AnnualPlan(
+        name=kw.pop("name", f"{year} 年度双随机抽查计划 {next(_seq)}"),
+        year=year,
+        item_ids=kw.pop("item_ids", [str(v.item_id) for v in items]),
+        methods=kw.pop("methods", ["实地检查"]),
+        ratio=kw.pop("ratio", "0.05"),
+        lead_department_id=lead.id,
+        deadline=kw.pop("deadline", date(year, 12, 31)),
+        status=status,
+        created_by=created_by.id,
+        **kw,
+    )
+    session.add(plan)
+    session.commit()
+    return plan
+
+
+def make_submitted_form(
+    session: Session,
+    *,
+    submitted_at: Any = None,
+    answers: dict[str, Any] | None = None,
+    proposed: str | None = "未发现问题",
+    proposed_details: str = "",
+    **kw: Any,
+) -> Any:
+    """A form already submitted for review (made directly, no sync): answers by its first inspector.
+
+    `submitted_at` (aware datetime) stands for the first submission, i.e. the inspection's completion.
+    """
+    import uuid as _uuid
+    from datetime import UTC, datetime
+
+    from backend.models import FormAnswer
+
+    if not kw.get("inspectors"):
+        department = kw.get("department") or make_department(session)
+        kw["department"] = department
+        kw["inspectors"] = [make_inspector(session, department=department), make_inspector(session, department=department)]
+    form = make_form(
+        session,
+        status="submitted",
+        submitted_at=submitted_at or datetime.now(UTC),
+        proposed_result={"category": proposed, "details": proposed_details} if proposed else None,
+        **kw,
+    )
+    first = kw["inspectors"][0]
+    inspector_id = getattr(first, "inspector_id", None) or first.id
+    for key, value in (answers if answers is not None else {"cp1": "pass", "cp2": 12, "cp3": "与登记一致"}).items():
+        session.add(FormAnswer(form_id=form.id, checkpoint_key=key, value=value, inspector_id=inspector_id,
+                               op_id=_uuid.uuid4()))
+    session.commit()
+    return form
+
+
+def make_result(session: Session, *, form: Any = None, actor: User | None = None, category: str = "no_problem",
+                details: str = "", publish: bool = False, follow_ups: list[dict[str, Any]] | None = None,
+                **form_kw: Any) -> Any:
+    """Approve a submitted form through the review service (so the result, audit and deadlines are real)."""
+    from backend.services import publication, review
+
+    form = form or make_submitted_form(session, **form_kw)
+    if actor is None:
+        actor = make_user(session, roles=["supervisor"], department=session.get(Department, form.lead_department_id))
+    result = review.approve(session=session, actor=actor, form_id=form.id,
+                            values={"category": category, "details": details, "follow_ups": follow_ups or []})
+    if publish:
+        result = publication.publish(session=session, actor=actor, result_id=result.id)
+    return result

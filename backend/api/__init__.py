@@ -9,6 +9,24 @@ from flask_smorest import Api
 MODULES: tuple[str, ...] = (
     "health",
     "auth",
+    "departments",
+    "enterprises",
+    "inspectors",
+    "conflicts",
+    "items",
+    "users",
+    "calendar",
+    "bulk",
+    "sync",
+    "uploads",
+    "evidence",
+    "plans",
+    "tasks",
+    "draws",
+    "review",
+    "results",
+    "credit",
+    "statistics",
 )
 
 

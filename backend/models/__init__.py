@@ -3,6 +3,36 @@
 from .accounts import RefreshToken, User
 from .audit import AuditEntry
 from .forms import FormAssignment, InspectionForm, ReviewComment
+from .fieldwork import (
+    Evidence,
+    FormAnswer,
+    FormCheckin,
+    FormConfirmation,
+    FormNote,
+    FormSignature,
+    FormSyncState,
+    SyncCounter,
+    SyncOperation,
+    Upload,
+)
+from .planning import (
+    AnnualPlan,
+    Draw,
+    DrawArtifact,
+    DrawNotice,
+    DrawWitnessSignature,
+    InspectionTask,
+    PlanAdjustment,
+)
+from .results import (
+    CreditFlagProposal,
+    CreditRecord,
+    CreditRule,
+    FollowUp,
+    FollowUpEvent,
+    InspectionResult,
+    InspectionResultItem,
+)
 from .directory import (
     CalendarOverride,
     CheckItem,
@@ -16,6 +46,20 @@ from .directory import (
 )
 
 __all__ = [
+    "CreditFlagProposal",
+    "CreditRecord",
+    "CreditRule",
+    "FollowUp",
+    "FollowUpEvent",
+    "InspectionResult",
+    "InspectionResultItem",
+    "AnnualPlan",
+    "Draw",
+    "DrawArtifact",
+    "DrawNotice",
+    "DrawWitnessSignature",
+    "InspectionTask",
+    "PlanAdjustment",
     "AuditEntry",
     "CalendarOverride",
     "CheckItem",
@@ -28,6 +72,16 @@ __all__ = [
     "InspectionForm",
     "ReviewComment",
     "EnterpriseStatusChange",
+    "Evidence",
+    "FormAnswer",
+    "FormCheckin",
+    "FormConfirmation",
+    "FormNote",
+    "FormSignature",
+    "FormSyncState",
+    "SyncCounter",
+    "SyncOperation",
+    "Upload",
     "Inspector",
     "RefreshToken",
     "User",

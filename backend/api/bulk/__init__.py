@@ -1,0 +1,1 @@
+"""Bulk import and export API (files up to a few MB; larger files go through the CLI)."""

@@ -1,0 +1,1 @@
+"""回避 (conflict-of-interest) records API."""

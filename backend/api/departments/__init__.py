@@ -1,0 +1,1 @@
+"""Departments (部门) API."""

@@ -1,0 +1,1 @@
+"""Enterprises (检查对象名录库) API."""

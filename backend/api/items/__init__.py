@@ -1,0 +1,1 @@
+"""Check items (抽查事项清单) API."""

@@ -1,0 +1,1 @@
+"""Results, follow-ups and publication (一公开) API."""

@@ -1,0 +1,1 @@
+"""Supervisor review (审核) API."""

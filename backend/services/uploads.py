@@ -1,0 +1,1087 @@
+"""Resumable evidence uploads (tus 1.0: creation, checksum, termination, expiration) onto the object store.
+
+Each PATCH body is read from the request stream in bounded blocks and handed to the store's multipart upload
+as one numbered chunk per block, so no file is ever held whole in memory (or on local disk in S3 mode). All
+state needed to continue (offset, the store's multipart reference and (chunk, token) list, the running
+SHA-256 state, the first and last bytes for media checks) is in the `upload` row, so any replica, or one after
+a restart, carries on. A PATCH holds a short lease on its upload row so two requests never append at once.
+
+At the last byte: the streamed SHA-256 is compared with the hash the device declared (460 and the upload is
+discarded on mismatch); the store assembles the object under its content address (verifying the hash again);
+the media is probed (type from magic bytes, structure, bombs, limits); photos get a thumbnail and a
+watermarked display derivative, stored beside the untouched original.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any, BinaryIO
+
+from sqlalchemy import or_, select, update
+from sqlmodel import Session
+
+from ..config import Settings
+from ..errors import BadRequest, ChecksumMismatch, Conflict, DomainError, Gone, Invalid, NotFound, TooLarge
+from ..models.accounts import User
+from ..models.base import utcnow
+from ..models.directory import Enterprise, Inspector
+from ..models.fieldwork import Evidence, Upload
+from ..models.forms import InspectionForm
+from . import audit
+from .form_scope import is_assigned, require_field_inspector
+from .resumable_hash import ResumableSha256
+from .sync import check_size_and_quota, evidence_limit_bytes, lock_form, touch_form
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = ("creation", "checksum", "termination", "expiration")
+CHECKSUM_ALGORITHMS = ("sha1", "sha256")
+UPLOAD_TTL = timedelta(hours=24)
+LOCK_LEASE = timedelta(minutes=5)
+HEAD_BYTES = 64 * 1024  # kept for media checks: magic bytes and container headers
+TAIL_BYTES = 64 * 1024
+SNIFF_BYTES = 4096  # refuse an executable or an EPS after its first 4 KiB, not after gigabytes
+MAX_BLOCK = 16 * MiB  # one store chunk; on S3 the store holds one chunk in memory
+READ_SIZE = 1 * MiB
+EVIDENCE_MEDIA_KINDS = {
+    "photo": ("image",),
+    "video": ("video",),
+    "audio": ("audio", "video"),  # a WebM recording sniffs as video until probed
+    "document": ("document", "image"),
+}
+PROBE_MEDIA_KINDS = {
+    "photo": ("image",),
+    "video": ("video",),
+    "audio": ("audio",),
+    "document": ("document", "image"),
+}
+
+
+class UploadLocked(DomainError):
+    """Another request is appending to this upload right now (tus clients retry 423)."""
+
+    status_code = 423
+
+
+class UnsupportedMedia(DomainError):
+    status_code = 415
+
+
+# -- creation ------------------------------------------------------------------------------------
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """`Upload-Metadata: key b64,key b64` → {key: value}; values are UTF-8 text here."""
+    result: dict[str, str] = {}
+    if not header:
+        return result
+    for pair in header.split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, encoded = pair.partition(" ")
+        try:
+            result[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8") if encoded else ""
+        except (binascii.Error, ValueError):
+            raise BadRequest(
+                "Upload-Metadata 格式错误", errors={"Upload-Metadata": [f"{key} 不是有效的 base64"]}
+            ) from None
+    return result
+
+
+def max_upload_size(settings: Settings) -> int:
+    return max(evidence_limit_bytes(settings, k) for k in settings.upload_limits_mb)
+
+
+def create_upload(
+    *,
+    session: Session,
+    actor: User,
+    settings: Settings,
+    store: Any,
+    length: int | None,
+    metadata: dict[str, str],
+) -> Upload:
+    require_field_inspector(actor)
+    if length is None:
+        raise BadRequest("缺少 Upload-Length（不支持延迟声明长度）", errors={"Upload-Length": ["必填"]})
+    if length < 0:
+        raise BadRequest("Upload-Length 无效", errors={"Upload-Length": ["必须是非负整数"]})
+    try:
+        evidence_id = uuid.UUID(metadata.get("evidence_id", ""))
+    except ValueError:
+        raise Invalid(
+            "Upload-Metadata 必须包含 evidence_id（证据 UUID）", errors={"evidence_id": ["必填"]}
+        ) from None
+    if length == 0:
+        raise Invalid("文件为空（0 字节），不能作为证据", errors={"Upload-Length": ["文件为空"]})
+    evidence = session.get(Evidence, evidence_id)
+    kind = None
+    if evidence is not None:
+        _check_evidence_access(session, actor, evidence)
+        if evidence.size != length:
+            raise Invalid(
+                "文件大小与登记的证据不符", errors={"Upload-Length": [f"登记为 {evidence.size} 字节"]}
+            )
+        if evidence.status == "rejected":
+            raise Conflict(f"该证据已被拒收：{evidence.rejected_reason or ''}".rstrip("："))
+        kind = evidence.kind
+    check_size_and_quota(session, settings, actor, kind, length, evidence_id)
+    now = utcnow()
+    upload = Upload(
+        evidence_id=evidence_id,
+        length=length,
+        filename=metadata.get("filename", "")[:255],
+        filetype=metadata.get("filetype", "")[:128],
+        metadata_=metadata,
+        created_by=actor.id,
+        created_at=now,
+        expires_at=now + UPLOAD_TTL,
+        hash_state=ResumableSha256().state(),
+    )
+    if evidence is not None and evidence.status == "received":
+        # The bytes are already here and verified (a client that lost the final answer starts over): done.
+        upload.offset = length
+        upload.state = "completed"
+        upload.completed_at = now
+    # The store's multipart upload is begun by the first PATCH that needs one: a file sent in one request
+    # goes straight to its content address instead.
+    session.add(upload)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="upload.create",
+        entity="upload",
+        entity_id=upload.id,
+        data={
+            "evidence_id": str(evidence_id),
+            "length": length,
+            "filename": upload.filename,
+            "state": upload.state,
+        },
+    )
+    session.commit()
+    return upload
+
+
+def _check_evidence_access(session: Session, actor: User, evidence: Evidence) -> None:
+    if evidence.user_id == actor.id or is_assigned(session, evidence.form_id, actor.inspector_id):
+        return
+    raise NotFound("证据记录不存在")
+
+
+def get_upload(*, session: Session, actor: User, upload_id: uuid.UUID, store: Any | None = None) -> Upload:
+    """The caller's own upload (others get 404); an expired or terminated one is 410."""
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.created_by != actor.id:
+        raise NotFound("上传任务不存在")
+    if upload.state == "open" and upload.expires_at <= utcnow():
+        _expire(session, upload, store)
+    if upload.state in ("aborted", "failed") or (upload.state == "expired"):
+        raise Gone("上传任务已终止或已过期，请重新上传", reason=upload.error or upload.state)
+    return upload
+
+
+def _expire(session: Session, upload: Upload, store: Any | None) -> None:
+    if store is not None and upload.store_ref:
+        _abort_quietly(store, upload.store_ref)
+    upload.state = "expired"
+    upload.error = "expired"
+    session.add(upload)
+    audit.record(
+        session=session,
+        actor=None,
+        action="upload.expire",
+        entity="upload",
+        entity_id=upload.id,
+        data={"evidence_id": str(upload.evidence_id), "offset": upload.offset},
+    )
+    session.commit()
+
+
+def _abort_quietly(store: Any, ref: str) -> None:
+    from storage import StorageError
+
+    try:
+        store.abort_multipart(ref)
+    except StorageError as exc:
+        log.info("abort of %s: %s", ref, exc)
+
+
+def terminate(*, session: Session, actor: User, store: Any, upload_id: uuid.UUID) -> None:
+    upload = get_upload(session=session, actor=actor, upload_id=upload_id, store=store)
+    if upload.state == "completed":
+        raise Conflict("上传已完成，证据不可删除")
+    if upload.lock_token and upload.locked_until and upload.locked_until > utcnow():
+        raise UploadLocked("该上传正在写入，请稍后再试")
+    if upload.store_ref:
+        _abort_quietly(store, upload.store_ref)
+    upload.state = "aborted"
+    upload.error = "terminated"
+    session.add(upload)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="upload.terminate",
+        entity="upload",
+        entity_id=upload.id,
+        data={"evidence_id": str(upload.evidence_id), "offset": upload.offset},
+    )
+    session.commit()
+
+
+def purge_expired(*, session: Session, store: Any, limit: int = 500) -> int:
+    """Abort uploads past their expiry (a periodic job; requests also expire them lazily)."""
+    rows = (
+        session.execute(
+            select(Upload).where(Upload.state == "open", Upload.expires_at <= utcnow()).limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    for upload in rows:
+        _expire(session, upload, store)
+    return len(rows)
+
+
+# -- appending -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkChecksum:
+    algorithm: str
+    digest: bytes
+
+    @classmethod
+    def parse(cls, header: str | None) -> ChunkChecksum | None:
+        if not header:
+            return None
+        algorithm, _, encoded = header.strip().partition(" ")
+        algorithm = algorithm.lower()
+        if algorithm not in CHECKSUM_ALGORITHMS:
+            raise BadRequest(
+                "不支持的校验算法", errors={"Upload-Checksum": [f"仅支持 {', '.join(CHECKSUM_ALGORITHMS)}"]}
+            )
+        try:
+            digest = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(
+                "Upload-Checksum 不是有效的 base64", errors={"Upload-Checksum": ["格式错误"]}
+            ) from None
+        return cls(algorithm, digest)
+
+
+class _BlockReader(io.RawIOBase):
+    """Reads `length` bytes of one block from the request, feeding the hashes and head/tail samples."""
+
+    def __init__(self, source: BinaryIO, length: int, on_bytes: Callable[[bytes], None]) -> None:
+        super().__init__()
+        self._source = source
+        self._remaining = length
+        self._on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._remaining <= 0:
+            return 0
+        want = min(len(buffer), self._remaining, READ_SIZE)
+        data = self._source.read(want)
+        if not data:
+            return 0  # the store reports IncompleteStream
+        self._on_bytes(data)
+        n = len(data)
+        buffer[:n] = data
+        self._remaining -= n
+        return n
+
+
+def append(
+    *,
+    session: Session,
+    actor: User,
+    settings: Settings,
+    store: Any,
+    upload_id: uuid.UUID,
+    offset: int | None,
+    content_length: int | None,
+    stream: BinaryIO,
+    checksum: ChunkChecksum | None,
+) -> Upload:
+    """tus PATCH: append the body at `offset`; complete the evidence when the last byte arrives."""
+    from storage import IncompleteStream, StorageError
+
+    upload = get_upload(session=session, actor=actor, upload_id=upload_id, store=store)
+    if offset is None or offset < 0:
+        raise BadRequest("缺少或无效的 Upload-Offset", errors={"Upload-Offset": ["必填，非负整数"]})
+    if content_length is None:
+        raise BadRequest("PATCH 请求必须带 Content-Length", errors={"Content-Length": ["必填"]})
+    if upload.state == "completed" and offset == upload.offset and content_length == 0:
+        return upload  # nothing left to send: an idempotent no-op
+    if offset != upload.offset:
+        raise Conflict("上传偏移量不一致，请先用 HEAD 查询当前偏移量", offset=upload.offset)
+    if offset + content_length > upload.length:
+        raise TooLarge("数据超出声明的文件长度（Upload-Length）")
+    final = offset + content_length == upload.length
+    evidence = session.get(Evidence, upload.evidence_id)
+    if evidence is not None:
+        _check_evidence_access(session, actor, evidence)
+    if final and evidence is None:
+        raise Conflict(
+            "证据记录尚未同步到服务器：请先同步检查表，再继续上传", evidence_id=str(upload.evidence_id)
+        )
+    if evidence is not None and evidence.status == "rejected":
+        raise Conflict(f"该证据已被拒收：{evidence.rejected_reason or ''}".rstrip("："))
+
+    token = _acquire_lease(session, upload, offset)
+    if final and offset == 0 and checksum is None and not upload.parts and evidence is not None:
+        return _append_whole(
+            session=session,
+            actor=actor,
+            settings=settings,
+            store=store,
+            upload=upload,
+            token=token,
+            stream=stream,
+            evidence=evidence,
+        )
+    try:
+        progress = _stream_blocks(
+            session=session,
+            upload=upload,
+            token=token,
+            store=store,
+            stream=stream,
+            length=content_length,
+            checksum=checksum,
+            kind=evidence.kind if evidence is not None else None,
+        )
+    except _MediaRefused as refused:
+        _fail_upload(
+            session, upload, store, actor, evidence, reason=refused.message, token=token, reject=True
+        )
+        raise UnsupportedMedia(refused.message, reason=refused.reason) from None
+    except (IncompleteStream, OSError) as exc:
+        # The client went away mid-body: keep the whole blocks that arrived (none with a checksum).
+        _release(session, upload.id, token)
+        raise BadRequest("上传连接中断，请查询偏移量后续传") from exc
+    except StorageError as exc:
+        _release(session, upload.id, token)
+        raise _storage_error(exc) from exc
+    except BaseException:
+        _release(session, upload.id, token)
+        raise
+    upload = _commit_progress(session, upload.id, token, progress)
+    if upload.offset == upload.length:
+        upload = complete(session=session, actor=actor, settings=settings, store=store, upload=upload)
+    return upload
+
+
+class _MediaRefused(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _Progress:
+    offset: int
+    parts: list[list[Any]]
+    hash_state: str
+    head: bytes
+    tail: bytes
+    media_type: str | None
+
+
+def _acquire_lease(session: Session, upload: Upload, offset: int) -> str:
+    token = secrets.token_hex(16)
+    now = utcnow()
+    result = session.execute(
+        update(Upload)
+        .where(
+            Upload.id == upload.id,  # type: ignore[arg-type]
+            Upload.state == "open",  # type: ignore[arg-type]
+            Upload.offset == offset,  # type: ignore[arg-type]
+            or_(Upload.lock_token.is_(None), Upload.locked_until < now),  # type: ignore[union-attr,operator]
+        )
+        .values(lock_token=token, locked_until=now + LOCK_LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return token
+    fresh = session.get(Upload, upload.id, populate_existing=True)
+    if fresh is None or fresh.state != "open":
+        raise Gone("上传任务已结束")
+    if fresh.offset != offset:
+        raise Conflict("上传偏移量不一致，请先用 HEAD 查询当前偏移量", offset=fresh.offset)
+    raise UploadLocked("该上传正有另一个请求在写入，请稍后重试")
+
+
+def _renew_lease(session: Session, upload_id: uuid.UUID, token: str) -> None:
+    session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_token == token)  # type: ignore[arg-type]
+        .values(locked_until=utcnow() + LOCK_LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _release(session: Session, upload_id: uuid.UUID, token: str) -> None:
+    session.rollback()
+    session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.lock_token == token)  # type: ignore[arg-type]
+        .values(lock_token=None, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _stream_blocks(
+    *,
+    session: Session,
+    upload: Upload,
+    token: str,
+    store: Any,
+    stream: BinaryIO,
+    length: int,
+    checksum: ChunkChecksum | None,
+    kind: str | None,
+) -> _Progress:
+    """Copy the body into store chunks. Without a chunk checksum, whole blocks that arrived count even if the
+    connection drops later; with one, the body counts only if it all arrived and matches."""
+    from storage import IncompleteStream, MediaRejected
+    from storage.media import sniff
+
+    committed = _Progress(
+        upload.offset, list(upload.parts), upload.hash_state, upload.head, upload.tail, upload.media_type
+    )
+    hasher = ResumableSha256.resume(upload.hash_state)
+    body_hash = hashlib.new(checksum.algorithm) if checksum else None
+    position = upload.offset
+    head = bytearray(upload.head)
+    tail = bytearray(upload.tail)
+    media_type = upload.media_type
+    block_size = max(1, min(int(getattr(store, "max_part_size", MAX_BLOCK)), MAX_BLOCK))
+    pending: list[list[Any]] = []
+    staged = committed  # what is safe to keep if the body stops here
+
+    def sniff_now() -> None:
+        nonlocal media_type
+        try:
+            media_kind, mime = sniff(bytes(head))
+        except MediaRejected as exc:
+            raise _MediaRefused(exc.reason, exc.message) from None
+        allowed = EVIDENCE_MEDIA_KINDS.get(kind or "", ("image", "video", "audio", "document"))
+        if media_kind not in allowed:
+            raise _MediaRefused("kind_mismatch", _kind_mismatch_message(kind))
+        media_type = mime
+
+    def on_bytes(data: bytes) -> None:
+        nonlocal position, tail
+        hasher.update(data)
+        if body_hash is not None:
+            body_hash.update(data)
+        if len(head) < HEAD_BYTES:
+            head.extend(data[: HEAD_BYTES - len(head)])
+        tail.extend(data[-TAIL_BYTES:])
+        if len(tail) > TAIL_BYTES:
+            del tail[: len(tail) - TAIL_BYTES]
+        before = position
+        position += len(data)
+        if media_type is None and (position >= upload.length or (before < SNIFF_BYTES <= position)):
+            sniff_now()
+
+    if not upload.store_ref:
+        upload.store_ref = store.begin_multipart(f"evidence/{upload.evidence_id}")
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.lock_token == token)  # type: ignore[arg-type]
+            .values(store_ref=upload.store_ref)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    remaining = length
+    try:
+        while remaining:
+            n = min(block_size, remaining)
+            number = len(committed.parts) + len(pending) + 1
+            reader = _BlockReader(stream, n, on_bytes)
+            chunk_token = store.upload_part(upload.store_ref, number, reader, n)
+            pending.append([number, chunk_token])
+            remaining -= n
+            staged = _Progress(
+                position, committed.parts + pending, hasher.state(), bytes(head), bytes(tail), media_type
+            )
+            if remaining:
+                _renew_lease(session, upload.id, token)
+    except (IncompleteStream, OSError):
+        if checksum is None and staged is not committed:
+            _commit_progress(session, upload.id, token, staged, release=True)
+        raise
+    if body_hash is not None and body_hash.digest() != checksum.digest:  # type: ignore[union-attr]
+        # Not appended: the same chunk numbers are simply sent again by the retry and replace these.
+        _release(session, upload.id, token)
+        raise ChecksumMismatch("分片校验和不符，本次数据未被接收，请重传该分片")
+    return staged
+
+
+def _kind_mismatch_message(kind: str | None) -> str:
+    labels = {"photo": "照片", "video": "视频", "audio": "录音", "document": "文档（PDF 或图片）"}
+    return f"文件内容与登记的证据类型（{labels.get(kind or '', kind)}）不符"
+
+
+def _commit_progress(
+    session: Session, upload_id: uuid.UUID, token: str, progress: _Progress, *, release: bool = True
+) -> Upload:
+    session.rollback()
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.lock_token != token:
+        raise Conflict("上传租约已失效（另一个请求接管了该上传），请查询偏移量后续传")
+    upload.offset = progress.offset
+    upload.parts = progress.parts
+    upload.hash_state = progress.hash_state
+    upload.head = progress.head
+    upload.tail = progress.tail
+    upload.media_type = progress.media_type
+    upload.expires_at = utcnow() + UPLOAD_TTL
+    if release:
+        upload.lock_token = None
+        upload.locked_until = None
+    session.add(upload)
+    session.commit()
+    return upload
+
+
+def _fail_upload(
+    session: Session,
+    upload: Upload,
+    store: Any,
+    actor: User,
+    evidence: Evidence | None,
+    *,
+    reason: str,
+    token: str | None = None,
+    reject: bool = False,
+) -> None:
+    session.rollback()
+    fresh = session.get(Upload, upload.id, populate_existing=True)
+    assert fresh is not None
+    if fresh.store_ref and fresh.state == "open":
+        _abort_quietly(store, fresh.store_ref)
+    fresh.state = "failed"
+    fresh.error = reason[:500]
+    fresh.lock_token = None
+    fresh.locked_until = None
+    session.add(fresh)
+    if reject and evidence is not None:
+        _reject_evidence(session, actor, evidence.id, reason)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="upload.fail",
+        entity="upload",
+        entity_id=fresh.id,
+        data={"evidence_id": str(fresh.evidence_id), "reason": reason, "offset": fresh.offset},
+    )
+    session.commit()
+
+
+def _reject_evidence(session: Session, actor: User | None, evidence_id: uuid.UUID, reason: str) -> None:
+    evidence = session.get(Evidence, evidence_id, populate_existing=True)
+    if evidence is None or evidence.status == "received":
+        return
+    form = lock_form(session, evidence.form_id)
+    evidence = session.get(Evidence, evidence_id, populate_existing=True)
+    assert evidence is not None
+    evidence.status = "rejected"
+    evidence.rejected_reason = reason[:500]
+    session.add(evidence)
+    form.version += 1
+    form.updated_at = utcnow()
+    session.add(form)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="evidence.rejected",
+        entity="evidence",
+        entity_id=evidence.id,
+        data={"form_id": str(form.id), "reason": reason, "sha256": evidence.sha256},
+    )
+
+
+def _storage_error(exc: Exception) -> DomainError:
+    from storage import StorageUnavailable
+
+    err = DomainError(getattr(exc, "message", "存储服务出错"))
+    err.status_code = 503 if isinstance(exc, StorageUnavailable) else 500
+    return err
+
+
+# -- completion ----------------------------------------------------------------------------------
+
+
+def complete(*, session: Session, actor: User, settings: Settings, store: Any, upload: Upload) -> Upload:
+    """All bytes are in the store's multipart upload: verify the hash, assemble under the content address."""
+    from storage import DigestMismatch, StorageError, evidence_key
+
+    evidence = session.get(Evidence, upload.evidence_id, populate_existing=True)
+    if evidence is None:
+        raise Conflict("证据记录尚未同步到服务器：请先同步检查表", evidence_id=str(upload.evidence_id))
+    actual = ResumableSha256.resume(upload.hash_state).hexdigest()
+    if actual != evidence.sha256:
+        _checksum_failed(session, upload, store, actor, evidence, actual)
+    try:
+        stored = store.complete_multipart(
+            upload.store_ref,
+            upload.parts,
+            evidence_key(actual),
+            expected_sha256=evidence.sha256,
+            content_type=upload.media_type or "application/octet-stream",
+        )
+    except DigestMismatch as exc:
+        _checksum_failed(session, upload, store, actor, evidence, exc.actual)
+    except StorageError as exc:
+        raise _storage_error(exc) from exc
+    return _accept(
+        session=session,
+        actor=actor,
+        settings=settings,
+        store=store,
+        upload=upload,
+        evidence=evidence,
+        stored=stored,
+        media_type=upload.media_type,
+    )
+
+
+def _append_whole(
+    *,
+    session: Session,
+    actor: User,
+    settings: Settings,
+    store: Any,
+    upload: Upload,
+    token: str,
+    stream: BinaryIO,
+    evidence: Evidence,
+) -> Upload:
+    """The whole file in one request: stream it straight to its content address (no multipart, no copy).
+
+    The store verifies the bytes hash to the key (the declared SHA-256) before anything becomes visible.
+    """
+    from storage import (
+        DigestMismatch,
+        IncompleteStream,
+        MediaRejected,
+        ObjectExists,
+        StorageError,
+        StoredObject,
+        evidence_key,
+    )
+    from storage.media import sniff
+
+    digest = hashlib.sha256()
+    head = bytearray()
+    tail = bytearray()
+    state: dict[str, Any] = {"media_type": None, "position": 0}
+
+    def on_bytes(data: bytes) -> None:
+        digest.update(data)
+        if len(head) < HEAD_BYTES:
+            head.extend(data[: HEAD_BYTES - len(head)])
+        tail.extend(data[-TAIL_BYTES:])
+        if len(tail) > TAIL_BYTES:
+            del tail[: len(tail) - TAIL_BYTES]
+        before = state["position"]
+        state["position"] += len(data)
+        if state["media_type"] is None and (
+            state["position"] >= upload.length or before < SNIFF_BYTES <= state["position"]
+        ):
+            try:
+                media_kind, mime = sniff(bytes(head))
+            except MediaRejected as exc:
+                raise _MediaRefused(exc.reason, exc.message) from None
+            if media_kind not in EVIDENCE_MEDIA_KINDS.get(evidence.kind, ()):
+                raise _MediaRefused("kind_mismatch", _kind_mismatch_message(evidence.kind))
+            state["media_type"] = mime
+
+    reader = _BlockReader(stream, upload.length, on_bytes)
+    key = evidence_key(evidence.sha256)
+    try:
+        try:
+            stored = store.put(key, reader, upload.length)
+        except ObjectExists:
+            # Same content already kept (an identical file, or a retry after a lost answer): still read and
+            # verify these bytes before acknowledging them.
+            while reader.read(READ_SIZE):
+                pass
+            if state["position"] != upload.length:
+                raise IncompleteStream(expected=upload.length, received=state["position"]) from None
+            if digest.hexdigest() != evidence.sha256:
+                raise DigestMismatch(expected=evidence.sha256, actual=digest.hexdigest()) from None
+            stored = StoredObject(key=key, size=upload.length, sha256=evidence.sha256, deduplicated=True)
+    except _MediaRefused as refused:
+        _fail_upload(
+            session, upload, store, actor, evidence, reason=refused.message, token=token, reject=True
+        )
+        raise UnsupportedMedia(refused.message, reason=refused.reason) from None
+    except DigestMismatch as exc:
+        _checksum_failed(session, upload, store, actor, evidence, exc.actual)
+    except (IncompleteStream, OSError) as exc:
+        _release(session, upload.id, token)
+        raise BadRequest("上传连接中断，请查询偏移量后续传") from exc
+    except StorageError as exc:
+        _release(session, upload.id, token)
+        raise _storage_error(exc) from exc
+    except BaseException:
+        _release(session, upload.id, token)
+        raise
+    session.rollback()
+    fresh = session.get(Upload, upload.id, populate_existing=True)
+    assert fresh is not None
+    fresh.offset = upload.length
+    fresh.media_type = state["media_type"]
+    fresh.head = bytes(head)
+    fresh.tail = bytes(tail)
+    fresh.lock_token = None
+    fresh.locked_until = None
+    session.add(fresh)
+    session.commit()
+    return _accept(
+        session=session,
+        actor=actor,
+        settings=settings,
+        store=store,
+        upload=fresh,
+        evidence=evidence,
+        stored=stored,
+        media_type=state["media_type"],
+    )
+
+
+def _accept(
+    *,
+    session: Session,
+    actor: User,
+    settings: Settings,
+    store: Any,
+    upload: Upload,
+    evidence: Evidence,
+    stored: Any,
+    media_type: str | None,
+) -> Upload:
+    """The verified bytes are stored: probe, make derivatives, mark the evidence received (one commit)."""
+    from storage import MediaRejected
+
+    info: dict[str, Any] = {
+        "mime": media_type,
+        "sha256_verified": stored.sha256,
+        "size": stored.size,
+        "deduplicated": stored.deduplicated,
+    }
+    try:
+        media = probe_stored(
+            store, stored.key, stored.size, settings, evidence.kind, head=upload.head, tail=upload.tail
+        )
+        info.update(media)
+    except MediaRejected as exc:
+        _mark_upload(session, upload.id, "failed", exc.message)
+        _reject_evidence(session, actor, evidence.id, exc.message)
+        session.commit()
+        raise UnsupportedMedia(exc.message, reason=exc.reason) from None
+    except _MediaRefused as refused:
+        _mark_upload(session, upload.id, "failed", refused.message)
+        _reject_evidence(session, actor, evidence.id, refused.message)
+        session.commit()
+        raise UnsupportedMedia(refused.message, reason=refused.reason) from None
+
+    derivatives = make_derivatives(
+        session=session, store=store, evidence=evidence, key=stored.key, mime=info.get("mime")
+    )
+    info.update(derivatives.pop("media", {}))
+
+    form = lock_form(session, evidence.form_id)
+    evidence = session.get(Evidence, upload.evidence_id, populate_existing=True)  # type: ignore[assignment]
+    assert evidence is not None
+    now = utcnow()
+    evidence.status = "received"
+    evidence.received_at = now
+    evidence.object_key = stored.key
+    evidence.thumbnail_key = derivatives.get("thumbnail_key")
+    evidence.display_key = derivatives.get("display_key")
+    evidence.media = info
+    session.add(evidence)
+    touch_form(session, form, now=now)
+    upload_row = session.get(Upload, upload.id, populate_existing=True)
+    assert upload_row is not None
+    upload_row.state = "completed"
+    upload_row.completed_at = now
+    session.add(upload_row)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="evidence.received",
+        entity="evidence",
+        entity_id=evidence.id,
+        data={
+            "form_id": str(form.id),
+            "upload_id": str(upload.id),
+            "sha256_declared": evidence.sha256,
+            "sha256_computed": stored.sha256,
+            "size": stored.size,
+            "object_key": stored.key,
+            "deduplicated": stored.deduplicated,
+            "mime": info.get("mime"),
+            "thumbnail_key": evidence.thumbnail_key,
+            "display_key": evidence.display_key,
+        },
+    )
+    session.commit()
+    return upload_row
+
+
+def _checksum_failed(
+    session: Session, upload: Upload, store: Any, actor: User, evidence: Evidence, actual: str
+) -> None:
+    """460: the bytes are not the ones the device declared; discard them, the evidence stays declared."""
+    session.rollback()
+    fresh = session.get(Upload, upload.id, populate_existing=True)
+    assert fresh is not None
+    if fresh.store_ref and fresh.state == "open":
+        _abort_quietly(store, fresh.store_ref)
+    fresh.state = "failed"
+    fresh.error = "checksum_mismatch"
+    session.add(fresh)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="evidence.checksum_mismatch",
+        entity="evidence",
+        entity_id=evidence.id,
+        data={"upload_id": str(upload.id), "sha256_declared": evidence.sha256, "sha256_computed": actual},
+    )
+    session.commit()
+    raise ChecksumMismatch(
+        "文件校验失败：服务器计算的 SHA-256 与登记值不一致，本次上传已作废，请重新上传",
+        sha256_declared=evidence.sha256,
+        sha256_computed=actual,
+    )
+
+
+def _mark_upload(session: Session, upload_id: uuid.UUID, state: str, error: str | None) -> None:
+    session.rollback()
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is not None:
+        upload.state = state
+        upload.error = error[:500] if error else None
+        session.add(upload)
+
+
+class StoreRangeFile(io.RawIOBase):
+    """A seekable read-only file over a stored object, read through range requests with a small read-ahead."""
+
+    def __init__(
+        self, store: Any, key: str, size: int, block: int = 1 * MiB, *, head: bytes = b"", tail: bytes = b""
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self._key = key
+        self._size = size
+        self._block = block
+        self._pos = 0
+        self._buf = b""
+        self._buf_start = 0
+        # The first and last bytes seen while streaming (the same bytes: the hash was verified) answer
+        # most container probes without a request to the store.
+        self._head = head[:size]
+        self._tail = tail[-size:] if tail else b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill as much of `buffer` as the object has left (callers may assume full reads)."""
+        view = memoryview(buffer).cast("B")
+        total = 0
+        while total < len(view):
+            n = self._read_some(view[total:])
+            if not n:
+                break
+            total += n
+        return total
+
+    def _read_some(self, buffer: Any) -> int:
+        if self._pos >= self._size:
+            return 0
+        want = min(len(buffer), self._size - self._pos)
+        if self._pos < len(self._head):
+            chunk = self._head[self._pos : self._pos + want]
+            buffer[: len(chunk)] = chunk
+            self._pos += len(chunk)
+            return len(chunk)
+        tail_start = self._size - len(self._tail)
+        if self._tail and self._pos >= tail_start:
+            chunk = self._tail[self._pos - tail_start : self._pos - tail_start + want]
+            buffer[: len(chunk)] = chunk
+            self._pos += len(chunk)
+            return len(chunk)
+        if self._tail:
+            want = min(want, tail_start - self._pos)
+        start_in_buf = self._pos - self._buf_start
+        if not (0 <= start_in_buf < len(self._buf)):
+            fetch = min(max(want, self._block), (self._size - len(self._tail)) - self._pos)
+            with self._store.get(self._key, start=self._pos, length=fetch) as reader:
+                self._buf = reader.read()
+            self._buf_start = self._pos
+            start_in_buf = 0
+        chunk = self._buf[start_in_buf : start_in_buf + want]
+        buffer[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+def media_limits(settings: Settings) -> Any:
+    from storage.media import MediaLimits
+
+    limits = settings.upload_limits_mb
+    return MediaLimits(
+        max_image_bytes=int(limits.get("photo", 40)) * MiB,
+        max_video_bytes=int(limits.get("video", 4096)) * MiB,
+        max_audio_bytes=int(limits.get("audio", 200)) * MiB,
+        max_document_bytes=max(int(limits.get("document", 100)), int(limits.get("photo", 40))) * MiB,
+        max_video_seconds=4 * 3600,
+        max_audio_seconds=6 * 3600,
+    )
+
+
+def probe_stored(
+    store: Any, key: str, size: int, settings: Settings, kind: str, *, head: bytes = b"", tail: bytes = b""
+) -> dict[str, Any]:
+    """Probe the stored object (type, structure, pixel bombs, limits) by range reads; raise MediaRejected."""
+    from storage.media import probe
+
+    with StoreRangeFile(store, key, size, head=head, tail=tail) as fh:
+        info = probe(fh, limits=media_limits(settings))  # type: ignore[arg-type]
+    if info.kind not in PROBE_MEDIA_KINDS.get(kind, (info.kind,)):
+        raise _MediaRefused("kind_mismatch", _kind_mismatch_message(kind))
+    return {
+        "kind": info.kind,
+        "mime": info.mime,
+        "width": info.width,
+        "height": info.height,
+        "duration_s": info.duration_s,
+        "flags": list(info.flags),
+    }
+
+
+def derivative_keys(evidence_id: uuid.UUID) -> tuple[str, str]:
+    return f"derivatives/{evidence_id}/thumbnail.jpg", f"derivatives/{evidence_id}/display.jpg"
+
+
+def make_derivatives(
+    *, session: Session, store: Any, evidence: Evidence, key: str, mime: str | None
+) -> dict[str, Any]:
+    """Thumbnail and watermarked display copy for photos; the original is never modified."""
+    from storage import MediaRejected, MediaUnsupported, ObjectExists, StorageError
+    from storage.media import display_derivative, format_watermark, thumbnail
+
+    if not (mime or "").startswith("image/"):
+        return {}
+    thumb_key, display_key = derivative_keys(evidence.id)
+    inspector = session.get(Inspector, evidence.inspector_id)
+    form = session.get(InspectionForm, evidence.form_id)
+    enterprise = session.get(Enterprise, form.enterprise_id) if form else None
+    enterprise_name = (
+        (enterprise.name if enterprise else None) or (form.enterprise_snapshot or {}).get("name", "")
+        if form
+        else ""
+    )
+    lines = format_watermark(
+        captured_at=evidence.captured_at,
+        inspector=inspector.name if inspector else "",
+        certificate_no=inspector.certificate_no if inspector else "",
+        enterprise=enterprise_name or "",
+        lat=evidence.lat,
+        lng=evidence.lng,
+        accuracy_m=evidence.accuracy_m,
+    )
+    result: dict[str, Any] = {"media": {"watermark": lines}}
+    size = store.stat(key).size
+    for target, render in (
+        (thumb_key, lambda fh: thumbnail(fh, 320)),
+        (display_key, lambda fh: display_derivative(fh, 1600, watermark_lines=lines)),
+    ):
+        try:
+            with StoreRangeFile(store, key, size) as fh:
+                data = render(fh)
+            try:
+                store.put(target, io.BytesIO(data), len(data), "image/jpeg")
+            except ObjectExists:
+                pass  # a retry after a crash: the same derivative is already there
+            result["thumbnail_key" if target == thumb_key else "display_key"] = target
+        except (MediaUnsupported, MediaRejected) as exc:
+            result["media"]["derivative_error"] = exc.message
+        except StorageError as exc:
+            log.warning("derivative %s of %s failed: %s", target, evidence.id, exc)
+            result["media"]["derivative_error"] = exc.message
+    return result
+
+
+def finish_pending(
+    *, session: Session, actor: User, settings: Settings, store: Any, upload: Upload
+) -> Upload:
+    """An upload whose bytes all arrived but whose completion failed (store outage): complete it now."""
+    if upload.state == "open" and upload.offset == upload.length and upload.lock_token is None:
+        return complete(session=session, actor=actor, settings=settings, store=store, upload=upload)
+    return upload
+
+
+def expires_header(upload: Upload) -> str:
+    from email.utils import format_datetime
+
+    return format_datetime(upload.expires_at.astimezone(UTC), usegmt=True)
+
+
+__all__ = [
+    "CHECKSUM_ALGORITHMS",
+    "TUS_EXTENSIONS",
+    "TUS_VERSION",
+    "ChunkChecksum",
+    "StoreRangeFile",
+    "UploadLocked",
+    "append",
+    "create_upload",
+    "finish_pending",
+    "get_upload",
+    "max_upload_size",
+    "parse_metadata",
+    "purge_expired",
+    "terminate",
+]

@@ -1,0 +1,85 @@
+"""Draw service pieces: the sealed secret, count allocation, checkpoint merging, weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend.config import Settings
+from backend.draw import verify_draw as algorithm
+from backend.errors import Conflict
+from backend.services import draws, population
+
+
+def _settings(secret: str = "s" * 40) -> Settings:
+    return Settings(jwt_secret=secret)
+
+
+def test_secret_is_sealed_at_rest_and_unsealed_only_with_the_server_key():
+    settings = _settings()
+    secret = algorithm.new_secret()
+    sealed = draws.seal_secret(settings, secret)
+    assert secret not in sealed and sealed.startswith("v1.")
+    assert draws.seal_secret(settings, secret) != sealed  # fresh nonce each time
+    assert draws.unseal_secret(settings, sealed) == secret
+    with pytest.raises(Conflict):
+        draws.unseal_secret(replace(settings, jwt_secret="t" * 40), sealed)
+    raw = bytearray(sealed.encode())
+    raw[10] = ord("A") if raw[10] != ord("A") else ord("B")
+    with pytest.raises(Conflict):
+        draws.unseal_secret(settings, raw.decode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.dictionaries(st.sampled_from([f"S{i:02d}" for i in range(30)]), st.integers(1, 5000), min_size=1),
+    ratio=st.integers(1, 1000),
+)
+def test_count_allocation_follows_the_algorithms_largest_remainders(sizes, ratio):
+    """A task's total count is shared exactly as the algorithm shares a ratio's total (same tie rules)."""
+    params = {"mode": "ratio", "ratio": f"{ratio / 1000:.3f}", "max_ratio": "1"}
+    expected = algorithm.compute_quotas(strata_sizes=sizes, parameters=params)
+    total = sum(expected.values())
+    got = population.allocate_counts(total, sizes)
+    assert got == expected
+    assert all(got[s] <= sizes[s] for s in sizes)
+
+
+def test_same_question_merges_whatever_the_punctuation():
+    key = draws._question_key
+    assert key("是否按时公示年度报告？") == key("是否按时公示 年度报告?")
+    assert key("是否按时公示年度报告？") != key("是否按时公示年度报告内容？")
+
+
+def test_legal_basis_joins_law_and_clause_once():
+    assert draws._legal_basis("《企业信息公示暂行条例》", "第八条") == "《企业信息公示暂行条例》 第八条"
+    assert draws._legal_basis("《条例》第八条", "第八条") == "《条例》第八条"
+    assert draws._legal_basis("", "第八条") == "第八条"
+
+
+def test_weight_table_is_weight_for_memoised():
+    table = population.WeightTable(None)
+    for abnormal in (False, True):
+        for serious in (False, True):
+            for complaints in (0, 3, 50):
+                for risk in (0, 1, 2, 3, 4):
+                    assert table.weight(abnormal, serious, complaints, risk) == algorithm.weight_for(
+                        abnormal_list=abnormal, serious_violation=serious, complaints=complaints,
+                        risk_level=population.RISK_CLASSES.get(risk),
+                    )
+
+
+def test_region_prefixes_follow_the_administrative_levels():
+    assert population.region_prefix("510000") == "51"
+    assert population.region_prefix("510800") == "5108"
+    assert population.region_prefix("510802") == "510802"
+
+
+def test_add_months_clamps_to_the_month_end():
+    from datetime import date
+
+    assert population.add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
+    assert population.add_months(date(2026, 1, 15), -12) == date(2025, 1, 15)
