@@ -90,17 +90,34 @@ def load(engine, n: int) -> dict:  # type: ignore[no-untyped-def]
     try:
         pg = raw.driver_connection
         with pg.transaction():
-            for table in ("draw_witness_signature", "draw_artifact", "draw", "draw_notice", "inspection_task",
-                          "plan_adjustment", "annual_plan", "conflict_of_interest", "checkpoint",
-                          "check_item_version", "check_item", "app_user", "inspector", "enterprise", "department"):
+            for table in (
+                "draw_witness_signature",
+                "draw_artifact",
+                "draw",
+                "draw_notice",
+                "inspection_task",
+                "plan_adjustment",
+                "annual_plan",
+                "conflict_of_interest",
+                "checkpoint",
+                "check_item_version",
+                "check_item",
+                "app_user",
+                "inspector",
+                "enterprise",
+                "department",
+            ):
                 pg.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
                 pg.execute(f"DELETE FROM {table}")
                 pg.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
             depts = {"SCJG": uuid.uuid4(), "WJJ": uuid.uuid4()}
             names = {"SCJG": f"bench {n}", "WJJ": "卫生健康局"}
-            _copy(pg, "department", ["id", "code", "name", "region_code", "level", "active", "created_at",
-                                     "updated_at"],
-                  [(depts[c], f"BENCH-{c}", names[c], "510000", "city", True, now, now) for c in depts])
+            _copy(
+                pg,
+                "department",
+                ["id", "code", "name", "region_code", "level", "active", "created_at", "updated_at"],
+                [(depts[c], f"BENCH-{c}", names[c], "510000", "city", True, now, now) for c in depts],
+            )
 
             statuses = ["active"] * 49 + ["operating"] * 49 + ["cancelled", "revoked"]
             ineligible = n // 50
@@ -115,54 +132,145 @@ def load(engine, n: int) -> dict:  # type: ignore[no-untyped-def]
                     region = COUNTIES[i % len(COUNTIES)]
                     x = rng.random()
                     yield (
-                        ent_id, make_uscc(region, 10_000_000 + i), f"企业{i}", "有限责任公司", "", "", "", "", region,
-                        "C1391" if i % 3 else "F5211", status, "[]", x < 0.03, x > 0.995, x > 0.998,
-                        1 + int(rng.random() ** 3 * 4), int(rng.random() ** 6 * 12), True, now, now,
+                        ent_id,
+                        make_uscc(region, 10_000_000 + i),
+                        f"企业{i}",
+                        "有限责任公司",
+                        "",
+                        "",
+                        "",
+                        "",
+                        region,
+                        "C1391" if i % 3 else "F5211",
+                        status,
+                        "[]",
+                        x < 0.03,
+                        x > 0.995,
+                        x > 0.998,
+                        1 + int(rng.random() ** 3 * 4),
+                        int(rng.random() ** 6 * 12),
+                        True,
+                        now,
+                        now,
                     )
 
-            _copy(pg, "enterprise", ["id", "uscc", "name", "entity_type", "legal_representative", "phone",
-                                     "registered_address", "business_address", "region_code", "industry_code", "status",
-                                     "special_libraries", "abnormal_list", "serious_violation", "blacklist",
-                                     "risk_level", "complaints_count", "active", "created_at", "updated_at"],
-                  enterprises())
+            _copy(
+                pg,
+                "enterprise",
+                [
+                    "id",
+                    "uscc",
+                    "name",
+                    "entity_type",
+                    "legal_representative",
+                    "phone",
+                    "registered_address",
+                    "business_address",
+                    "region_code",
+                    "industry_code",
+                    "status",
+                    "special_libraries",
+                    "abnormal_list",
+                    "serious_violation",
+                    "blacklist",
+                    "risk_level",
+                    "complaints_count",
+                    "active",
+                    "created_at",
+                    "updated_at",
+                ],
+                enterprises(),
+            )
             inspectors = []
             for d, code in enumerate(depts):
                 for k in range(1000):
                     county = COUNTIES[k // 5]
-                    inspectors.append((uuid.uuid4(), f"B{d}{k:05d}", f"执法人员{d}-{k}", depts[code],
-                                       f"CERT{d}{k:05d}", "行政执法证",
-                                       date(2025, 12, 31) if k % 20 == 7 else date(2027, 12, 31),
-                                       "[]", json.dumps([county]), 5, "", True, now, now))
-            _copy(pg, "inspector", ["id", "staff_no", "name", "department_id", "certificate_no", "certificate_type",
-                                    "certificate_valid_until", "specialties", "region_codes", "years_of_service",
-                                    "phone", "active", "created_at", "updated_at"], inspectors)
+                    inspectors.append(
+                        (
+                            uuid.uuid4(),
+                            f"B{d}{k:05d}",
+                            f"执法人员{d}-{k}",
+                            depts[code],
+                            f"CERT{d}{k:05d}",
+                            "行政执法证",
+                            date(2025, 12, 31) if k % 20 == 7 else date(2027, 12, 31),
+                            "[]",
+                            json.dumps([county]),
+                            5,
+                            "",
+                            True,
+                            now,
+                            now,
+                        )
+                    )
+            _copy(
+                pg,
+                "inspector",
+                [
+                    "id",
+                    "staff_no",
+                    "name",
+                    "department_id",
+                    "certificate_no",
+                    "certificate_type",
+                    "certificate_valid_until",
+                    "specialties",
+                    "region_codes",
+                    "years_of_service",
+                    "phone",
+                    "active",
+                    "created_at",
+                    "updated_at",
+                ],
+                inspectors,
+            )
             pairs = set()
             while len(pairs) < 2000:
                 pairs.add((rng.randrange(len(inspectors)), rng.randrange(n)))
-            _copy(pg, "conflict_of_interest", ["id", "inspector_id", "enterprise_id", "reason", "note", "created_at"],
-                  [(uuid.uuid4(), inspectors[a][0], enterprise_ids[b], "relative", "", now) for a, b in pairs])
+            _copy(
+                pg,
+                "conflict_of_interest",
+                ["id", "inspector_id", "enterprise_id", "reason", "note", "created_at"],
+                [(uuid.uuid4(), inspectors[a][0], enterprise_ids[b], "relative", "", now) for a, b in pairs],
+            )
             users = {}
             for role, dept in (("planner", "SCJG"), ("approver", "SCJG"), ("witness", None)):
                 users[role] = uuid.uuid4()
                 pg.execute(
-                    "INSERT INTO app_user (id, username, display_name, password_hash, roles, department_id, active,"
-                    " created_at) VALUES (%s, %s, %s, %s, %s, %s, true, %s)",
-                    (users[role], f"bench-{role}", role, hash_password("bench-password"), json.dumps([role]),
-                     depts[dept] if dept else None, now),
+                    "INSERT INTO app_user (id, username, display_name, password_hash, roles, department_id,"
+                    " active, created_at) VALUES (%s, %s, %s, %s, %s, %s, true, %s)",
+                    (
+                        users[role],
+                        f"bench-{role}",
+                        role,
+                        hash_password("bench-password"),
+                        json.dumps([role]),
+                        depts[dept] if dept else None,
+                        now,
+                    ),
                 )
-            for code, question in (("SCJG", "是否按时公示年度报告？"), ("WJJ", "从业人员是否持有效健康证明？")):
+            for code, question in (
+                ("SCJG", "是否按时公示年度报告？"),
+                ("WJJ", "从业人员是否持有效健康证明？"),
+            ):
                 item_id, version_id = uuid.uuid4(), uuid.uuid4()
-                pg.execute("INSERT INTO check_item (id, code, department_id, active, created_at) "
-                           "VALUES (%s, %s, %s, true, %s)", (item_id, f"BENCH-{code}", depts[code], now))
                 pg.execute(
-                    "INSERT INTO check_item_version (id, item_id, version, status, name, basis, methods, content,"
-                    " category, target_scope, change_note, created_at) VALUES (%s, %s, 1, 'published', %s, %s,"
-                    " '[\"实地检查\"]', '', 'general', '', '', %s)",
+                    "INSERT INTO check_item (id, code, department_id, active, created_at) "
+                    "VALUES (%s, %s, %s, true, %s)",
+                    (item_id, f"BENCH-{code}", depts[code], now),
+                )
+                pg.execute(
+                    "INSERT INTO check_item_version (id, item_id, version, status, name, basis, methods,"
+                    " content, category, target_scope, change_note, created_at)"
+                    " VALUES (%s, %s, 1, 'published', %s, %s, '[\"实地检查\"]', '', 'general', '', '', %s)",
                     (version_id, item_id, f"{code} 抽查事项", "《条例》", now),
                 )
-                pg.execute("INSERT INTO checkpoint (id, item_version_id, position, key, question, legal_clause,"
-                           " answer_kind, options, photo_required) VALUES (%s, %s, 0, 'k1', %s, '第一条',"
-                           " 'pass_fail', '[]', false)", (uuid.uuid4(), version_id, question))
+                pg.execute(
+                    "INSERT INTO checkpoint (id, item_version_id, position, key, question, legal_clause,"
+                    " answer_kind, options, photo_required) VALUES (%s, %s, 0, 'k1', %s, '第一条',"
+                    " 'pass_fail', '[]', false)",
+                    (uuid.uuid4(), version_id, question),
+                )
     finally:
         raw.close()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -202,7 +310,7 @@ def main() -> None:
     from backend.migrations import upgrade
     from backend.models import CheckItem, CheckItemVersion, Department, User
     from backend.services import draws, plans, tasks
-    from backend.services.population import population_select
+    from backend.services.population import read_population
 
     settings = Settings(jwt_secret=JWT_SECRET, database_url=url).resolve()
     engine = make_engine(settings.database_url)
@@ -211,29 +319,50 @@ def main() -> None:
     print(f"directory ready {info}", file=sys.stderr)
 
     with Session(engine, expire_on_commit=False) as session:
-        user = {r: session.execute(select(User).where(User.username == f"bench-{r}")).scalar_one()
-                for r in ("planner", "approver", "witness")}
+        user = {
+            r: session.execute(select(User).where(User.username == f"bench-{r}")).scalar_one()
+            for r in ("planner", "approver", "witness")
+        }
         depts = {d.code: d for d in session.execute(select(Department)).scalars()}
-        versions = session.execute(select(CheckItemVersion.id, CheckItem.id).join(
-            CheckItem, CheckItem.id == CheckItemVersion.item_id)).all()
-        plan = plans.create_plan(session=session, actor=user["planner"], values={
-            "name": f"基准计划 {uuid.uuid4().hex[:6]}", "year": 2026, "item_ids": [str(i) for _, i in versions],
-            "methods": ["实地检查"], "ratio": "0.05",
-            "participating_department_ids": [str(depts["BENCH-WJJ"].id)],
-        })
+        versions = session.execute(
+            select(CheckItemVersion.id, CheckItem.id).join(
+                CheckItem, CheckItem.id == CheckItemVersion.item_id
+            )
+        ).all()
+        plan = plans.create_plan(
+            session=session,
+            actor=user["planner"],
+            values={
+                "name": f"基准计划 {uuid.uuid4().hex[:6]}",
+                "year": 2026,
+                "item_ids": [str(i) for _, i in versions],
+                "methods": ["实地检查"],
+                "ratio": "0.05",
+                "participating_department_ids": [str(depts["BENCH-WJJ"].id)],
+            },
+        )
         plans.submit_plan(session=session, actor=user["planner"], plan_id=plan.id)
         plans.approve_plan(session=session, actor=user["approver"], settings=settings, plan_id=plan.id)
         plans.publish_plan(session=session, actor=user["planner"], settings=settings, plan_id=plan.id)
-        task = tasks.create_task(session=session, actor=user["planner"], today=TODAY, values={
-            "plan_id": plan.id, "name": "百万户基准摇号", "item_version_ids": [str(v) for v, _ in versions],
-            "ratio": "0.05", "strata_key": "region_code", "inspection_date": date(2026, 3, 4),
-            "workload_cap": 200,
-        })
+        task = tasks.create_task(
+            session=session,
+            actor=user["planner"],
+            today=TODAY,
+            values={
+                "plan_id": plan.id,
+                "name": "百万户基准摇号",
+                "item_version_ids": [str(v) for v, _ in versions],
+                "ratio": "0.05",
+                "strata_key": "region_code",
+                "inspection_date": date(2026, 3, 4),
+                "workload_cap": 200,
+            },
+        )
         spec = tasks.population_spec(task, today=TODAY)
 
         def scan() -> tuple[float, int]:
             t = time.perf_counter()
-            rows = session.execute(population_select(session, spec)).all()
+            rows = read_population(session, spec)
             return time.perf_counter() - t, len(rows)
 
         scan()  # warm the cache: every phase below reads a warm database
@@ -243,20 +372,33 @@ def main() -> None:
         notice_stages = Stages()
         t0 = time.perf_counter()
         notice, draw = draws.publish_notice(
-            session=session, actor=user["planner"], settings=settings, task_id=task.id, today=TODAY,
-            entropy_sources=[{"name": "见证人", "kind": "numbers", "count": 5},
-                             {"name": "上证综指", "kind": "beacon", "description": "收盘点位"}],
+            session=session,
+            actor=user["planner"],
+            settings=settings,
+            task_id=task.id,
+            today=TODAY,
+            entropy_sources=[
+                {"name": "见证人", "kind": "numbers", "count": 5},
+                {"name": "上证综指", "kind": "beacon", "description": "收盘点位"},
+            ],
             progress=notice_stages,
         )
         t1 = time.perf_counter()
-        draws.enter_entropy(session=session, actor=user["witness"], task_id=task.id, source="见证人",
-                            numbers=[17, 3, 42, 8, 25])
-        draws.enter_entropy(session=session, actor=user["witness"], task_id=task.id, source="上证综指",
-                            value="3367.58")
+        draws.enter_entropy(
+            session=session,
+            actor=user["witness"],
+            task_id=task.id,
+            source="见证人",
+            numbers=[17, 3, 42, 8, 25],
+        )
+        draws.enter_entropy(
+            session=session, actor=user["witness"], task_id=task.id, source="上证综指", value="3367.58"
+        )
         t2 = time.perf_counter()
         draw_stages = Stages()
-        draw = draws.perform_draw(session=session, actor=user["planner"], settings=settings, task_id=task.id,
-                                  progress=draw_stages)
+        draw = draws.perform_draw(
+            session=session, actor=user["planner"], settings=settings, task_id=task.id, progress=draw_stages
+        )
         t3 = time.perf_counter()
         record = draws.record_bytes(session=session, draw=draw)
         population = draws.population_csv(session=session, draw=draw)
@@ -268,8 +410,26 @@ def main() -> None:
         verifier = folder / "verify_draw.py"
         verifier.write_bytes(draws.verifier_bytes())
         v0 = time.perf_counter()
-        run = subprocess.run([sys.executable, str(verifier), "record.json", "population.csv"], cwd=folder,
-                             capture_output=True, text=True)
+        print(
+            json.dumps(
+                {
+                    "notice_stages": notice_stages.split(t1),
+                    "draw_stages": draw_stages.split(t3),
+                    "notice_seconds": round(t1 - t0, 2),
+                    "draw_seconds": round(t3 - t2, 2),
+                    "scan_seconds": round(scan_seconds, 2),
+                },
+                ensure_ascii=False,
+            ),
+            file=sys.stderr,
+        )
+        run = subprocess.run(
+            [sys.executable, str(verifier), "record.json", "population.csv"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         verify_seconds = time.perf_counter() - v0
         if run.returncode != 0:
             print(run.stdout, run.stderr, file=sys.stderr)
@@ -292,12 +452,12 @@ def main() -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["draw"] = figures
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps({"notice_stages": notice_stages.split(t1), "draw_stages": draw_stages.split(t3),
-                      "scanned_rows": scanned}, ensure_ascii=False, indent=2), file=sys.stderr)
+    print(f"scanned rows: {scanned}", file=sys.stderr)
     print(json.dumps(figures, indent=2))
     print(
         f"| draw | {notice.population_size:,} enterprises, 200 strata, 5 % → {draw.selected_count:,} + "
-        f"2 × 2 inspectors from 2,000 | {seconds:.2f} s (notice {notice_seconds:.2f} + draw {draw_seconds:.2f}) "
+        f"2 × 2 inspectors from 2,000 | {seconds:.2f} s "
+        f"(notice {notice_seconds:.2f} + draw {draw_seconds:.2f}) "
         f"| scan {scan_seconds:.2f} s, ratio {seconds / scan_seconds:.2f} | verify {verify_seconds:.2f} s |"
     )
 

@@ -268,8 +268,13 @@ class ObjectStore(Protocol):
         expected_sha256: str | None = None,
         content_type: str = "application/octet-stream",
         retain: bool | None = None,
+        verified_sha256: str | None = None,
     ) -> StoredObject:
         """Assemble the chunks, hash them, and store the result write-once under `final_key`.
+
+        `verified_sha256`: the caller hashed exactly the bytes it passed to `upload_part` (e.g. a resumable
+        hash kept between requests) and vouches for it; a backend that would have to read the assembled
+        object back to hash it (S3) skips that read. It is still checked against `expected_sha256` and key.
 
         `final_key=None` stores under `evidence_key(<computed sha256>)`. If `expected_sha256` is given and
         differs, nothing is stored, the upload is discarded and DigestMismatch is raised.

@@ -235,7 +235,10 @@ class LocalStore:
         expected_sha256: str | None = None,
         content_type: str = "application/octet-stream",
         retain: bool | None = None,
+        verified_sha256: str | None = None,
     ) -> StoredObject:
+        # The concatenation below hashes anyway, so a caller's `verified_sha256` is checked, not trusted.
+        expected_sha256 = expected_sha256 or verified_sha256
         folder = self._upload_folder(upload_ref)
         entries = normalize_parts(parts)
         if final_key is not None:

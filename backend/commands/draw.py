@@ -71,28 +71,45 @@ def _engine() -> Any:
 @click.option("--notice", type=click.Path(exists=True, dir_okay=False), help="事先发布的公告 notice.json")
 def verify(record: str, population: str, inspectors: str | None, notice: str | None) -> None:
     """Verify RECORD against POPULATION exactly as `python verify_draw.py` does (no database needed)."""
-    argv = [record, population, *([inspectors] if inspectors else []), *(["--notice", notice] if notice else [])]
+    argv = [
+        record,
+        population,
+        *([inspectors] if inspectors else []),
+        *(["--notice", notice] if notice else []),
+    ]
     sys.exit(algorithm.main(argv))
 
 
 @draw_group.command("notice")
 @click.argument("task_id", type=click.UUID)
 @click.option("--actor", required=True, help="发布公告的部门管理员用户名（牵头部门）")
-@click.option("--witness-source", "witness_sources", multiple=True, metavar="NAME[:COUNT]",
-              help="见证号码来源，可多次给出；默认一位见证人")
+@click.option(
+    "--witness-source",
+    "witness_sources",
+    multiple=True,
+    metavar="NAME[:COUNT]",
+    help="见证号码来源，可多次给出；默认一位见证人",
+)
 @click.option("--beacon", metavar="NAME[:DESCRIPTION]", help="公共信标来源（公告后产生的公开数值）")
 @click.option("--today", help="业务日期 YYYY-MM-DD（默认今天）")
 @with_appcontext
-def notice(task_id: uuid.UUID, actor: str, witness_sources: tuple[str, ...], beacon: str | None,
-           today: str | None) -> None:
+def notice(
+    task_id: uuid.UUID, actor: str, witness_sources: tuple[str, ...], beacon: str | None, today: str | None
+) -> None:
     """Publish the notice of TASK_ID (population, digest, parameters, commitment) for any population size."""
     from ..services import draws
 
     sources: list[dict[str, Any]] = []
     for spec in witness_sources:
         name, _, count = spec.partition(":")
-        sources.append({"name": name, "kind": "numbers", "description": "见证人现场报出的号码",
-                        **({"count": int(count)} if count else {})})
+        sources.append(
+            {
+                "name": name,
+                "kind": "numbers",
+                "description": "见证人现场报出的号码",
+                **({"count": int(count)} if count else {}),
+            }
+        )
     if beacon:
         name, _, description = beacon.partition(":")
         sources.append({"name": name, "kind": "beacon", "description": description})
@@ -100,8 +117,13 @@ def notice(task_id: uuid.UUID, actor: str, witness_sources: tuple[str, ...], bea
     with session_scope(_engine()) as session:
         try:
             published, draw = draws.publish_notice(
-                session=session, actor=_actor(session, actor), settings=current_app.config["SETTINGS"],
-                task_id=task_id, entropy_sources=sources or None, today=_day(today), progress=progress,
+                session=session,
+                actor=_actor(session, actor),
+                settings=current_app.config["SETTINGS"],
+                task_id=task_id,
+                entropy_sources=sources or None,
+                today=_day(today),
+                progress=progress,
             )
         except DomainError as exc:
             _fail(exc)
@@ -125,12 +147,20 @@ def entropy(task_id: uuid.UUID, actor: str, source: str, numbers: str | None, va
     parsed = [int(n) for n in numbers.replace("，", ",").split(",") if n.strip()] if numbers else None
     with session_scope(_engine()) as session:
         try:
-            draw = draws.enter_entropy(session=session, actor=_actor(session, actor), task_id=task_id,
-                                       source=source, numbers=parsed, value=value)
+            draw = draws.enter_entropy(
+                session=session,
+                actor=_actor(session, actor),
+                task_id=task_id,
+                source=source,
+                numbers=parsed,
+                value=value,
+            )
         except DomainError as exc:
             _fail(exc)
         missing = draws.missing_sources(session, draw)
-        click.echo(f"已录入“{source}”。" + (f"尚缺：{'、'.join(missing)}" if missing else "熵已齐备，可以摇号。"))
+        click.echo(
+            f"已录入“{source}”。" + (f"尚缺：{'、'.join(missing)}" if missing else "熵已齐备，可以摇号。")
+        )
 
 
 @draw_group.command("run")
@@ -148,8 +178,9 @@ def run(task_id: uuid.UUID, actor: str, then_dispatch: bool, today: str | None) 
     with session_scope(_engine()) as session:
         user = _actor(session, actor)
         try:
-            draw = draws.perform_draw(session=session, actor=user, settings=settings, task_id=task_id,
-                                      progress=progress)
+            draw = draws.perform_draw(
+                session=session, actor=user, settings=settings, task_id=task_id, progress=progress
+            )
         except DomainError as exc:
             _fail(exc)
         click.echo(f"摇号完成：抽中 {draw.selected_count} 户")
@@ -158,12 +189,15 @@ def run(task_id: uuid.UUID, actor: str, then_dispatch: bool, today: str | None) 
         click.echo(f"  公开记录 /api/v1/public/draws/{draw.id}/record.json")
         if then_dispatch:
             try:
-                result = draws.dispatch(session=session, actor=user, task_id=task_id, today=_day(today),
-                                        progress=progress)
+                result = draws.dispatch(
+                    session=session, actor=user, task_id=task_id, today=_day(today), progress=progress
+                )
             except DomainError as exc:
                 _fail(exc)
-            click.echo(f"已派发 {result.forms} 份检查表（{result.assignments} 人次），"
-                       f"{result.deadline_start.isoformat()} 前组织实施")
+            click.echo(
+                f"已派发 {result.forms} 份检查表（{result.assignments} 人次），"
+                f"{result.deadline_start.isoformat()} 前组织实施"
+            )
             for warning in result.warnings:
                 click.echo(f"  注意：{warning}", err=True)
 
@@ -179,8 +213,13 @@ def dispatch_command(task_id: uuid.UUID, actor: str, today: str | None) -> None:
 
     with session_scope(_engine()) as session:
         try:
-            result = draws.dispatch(session=session, actor=_actor(session, actor), task_id=task_id,
-                                    today=_day(today), progress=_Progress())
+            result = draws.dispatch(
+                session=session,
+                actor=_actor(session, actor),
+                task_id=task_id,
+                today=_day(today),
+                progress=_Progress(),
+            )
         except DomainError as exc:
             _fail(exc)
         click.echo(f"已派发 {result.forms} 份检查表（{result.assignments} 人次）")

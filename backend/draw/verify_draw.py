@@ -214,6 +214,12 @@ _DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, no floats (they are refused)."""
     _refuse_floats(obj, "$")
+    return _dumps(obj)
+
+
+def _dumps(obj: Any) -> bytes:
+    # canonical_json without the float walk, for records this module assembled itself or parsed with
+    # floats refused: at tens of megabytes the walk costs more than the serialisation.
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
         "utf-8"
     )
@@ -815,13 +821,17 @@ def portable_ln(odd: int) -> float:
     return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * p)
 
 
-def _hmac_factory(key: bytes) -> Callable[[bytes], bytes]:
-    """HMAC-SHA256 (RFC 2104) with the padded key blocks hashed once; ~2x faster than hmac.new per call."""
+def _hmac_states(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states after absorbing the HMAC ipad and opad key blocks (RFC 2104)."""
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
     block = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return hashlib.sha256(bytes(b ^ 0x36 for b in block)), hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+
+def _hmac_factory(key: bytes) -> Callable[[bytes], bytes]:
+    """HMAC-SHA256 with the padded key blocks hashed once; ~2x faster than hmac.new per call."""
+    inner, outer = _hmac_states(key)
     inner_copy, outer_copy = inner.copy, outer.copy
 
     def mac(message: bytes) -> bytes:
@@ -846,11 +856,9 @@ def _format_key(key: float) -> str:
 
 def _fast_keys(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> list[float]:
     """libm-based keys for ranking a million rows quickly; never recorded, only used to shortlist."""
-    block = seed.ljust(64, b"\0")
-    inner_state = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    inner_state, outer_state = _hmac_states(seed)
     inner_state.update(b"target|")
-    inner_copy = inner_state.copy
-    outer_copy = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+    inner_copy, outer_copy = inner_state.copy, outer_state.copy
     log, from_bytes, scale = math.log, int.from_bytes, _TWO_M53
     keys: list[float] = []
     append = keys.append
@@ -1010,7 +1018,7 @@ def _inspector_side(
 ) -> dict[str, Any]:
     normalized = sorted((_normalize_inspector(raw) for raw in inspectors), key=lambda i: i["id"])
     ids = [i["id"] for i in normalized]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
         raise InvalidDrawInput(f"执法检查人员编号重复：{'、'.join(duplicates)}")
     return {
@@ -1160,7 +1168,9 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
     if params["inspection_date"] is None:
         raise InvalidDrawInput("匹配执法检查人员需要检查日期 inspection_date（用于核对执法证有效期）")
     needed = params["inspectors_per_target"]
-    mac = _hmac_factory(seed)
+    inner_state, outer_state = _hmac_states(seed)
+    outer_copy = outer_state.copy
+    encoded_ids = {insp["id"]: insp["id"].encode() for insp in minput["inspectors"]}
     by_department: dict[str, list[tuple[dict[str, Any], list[str]]]] = {}
     for insp in minput["inspectors"]:
         prefixes = [_region_prefix(code) for code in insp["region_codes"]]
@@ -1178,8 +1188,19 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
             if pool is None:
                 pool = [i for i, p in by_department.get(department, ()) if _covers(p, region_code)]
                 pools[(department, region_code)] = pool
-            prefix = f"inspector|{uscc}|{department}|".encode()
-            ranked = sorted(pool, key=lambda i: (mac(prefix + i["id"].encode()), i["id"]))
+            team_state = inner_state.copy()
+            team_state.update(f"inspector|{uscc}|{department}|".encode())
+
+            def rank_key(insp: Mapping[str, Any], team_copy: Callable[[], Any] = team_state.copy) -> bytes:
+                # HMAC-SHA256(seed, "inspector|uscc|department|" + id) with the shared prefix absorbed once.
+                inner = team_copy()
+                inner.update(encoded_ids[insp["id"]])
+                outer = outer_copy()
+                outer.update(inner.digest())
+                return outer.digest()
+
+            # Pools are in id order and the sort is stable, so even a digest collision stays deterministic.
+            ranked = sorted(pool, key=rank_key)
             chosen: list[str] = []
             rejected = []
             counts: Counter[str] = Counter()
@@ -1303,11 +1324,11 @@ def notice_digest(notice: Mapping[str, Any]) -> str:
 
 
 def record_bytes(record: Mapping[str, Any]) -> bytes:
-    return canonical_json(record)
+    return _dumps(record)
 
 
 def record_digest(record: Mapping[str, Any]) -> str:
-    return _sha256_hex(canonical_json({k: v for k, v in record.items() if k != "record_digest"}))
+    return _sha256_hex(_dumps({k: v for k, v in record.items() if k != "record_digest"}))
 
 
 def build_record(
@@ -1541,7 +1562,8 @@ def _compare_matching(expected: Mapping[str, Any], actual: Any, problems: list[s
                 )
             if got.get("rejected") != team["rejected"]:
                 found.append(f"企业 {uscc} 的“{dept}”检查组的排除记录（rejected）与重算不符")
-    extra = sorted(str(u) for u in act_targets if u not in {t["uscc"] for t in expected["targets"]})
+    expected_usccs = {t["uscc"] for t in expected["targets"]}
+    extra = sorted(str(u) for u in act_targets if u not in expected_usccs)
     if extra:
         found.append(f"记录中多出未被抽中的企业检查组 {_short(extra)}")
     if found:
@@ -1580,8 +1602,8 @@ def _verify(
             f"记录的算法版本（algorithm）为 {record.get('algorithm')!r}，本验证程序只支持 {ALGORITHM}"
         )
     try:
-        canonical_json(record)
-    except (InvalidDrawInput, TypeError, ValueError) as exc:
+        _dumps(record)
+    except (TypeError, ValueError) as exc:
         raise _Malformed(f"记录不能规范化为 JSON：{exc}") from exc
     stated_digest = record.get("record_digest")
     actual_digest = record_digest(record)
@@ -1633,7 +1655,8 @@ def _verify(
             for s in strata
             if stated.get(s["stratum"]) != s
         ]
-        diffs += [f"“{name}” 名录中不存在" for name in stated if name not in {s["stratum"] for s in strata}]
+        present = {s["stratum"] for s in strata}
+        diffs += [f"“{name}” 名录中不存在" for name in stated if name not in present]
         problems.append(f"分层规模或配额不符（notice.strata）：{_short(diffs)}")
     total = sum(s["quota"] for s in strata)
     if notice.get("total") != total:
@@ -1723,7 +1746,7 @@ def _verify(
             f"重算为 {expected_record['notice_digest']}"
         )
     expected_record["record_digest"] = record_digest(expected_record)
-    if canonical_json(expected_record) != canonical_json(record):
+    if _dumps(expected_record) != _dumps(record):
         paths = []
         _diff_paths(expected_record, dict(record), "", paths)
         problems.append(f"与重算记录逐字节比对不一致的字段：{_short(paths)}")
@@ -1822,7 +1845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems: list[str] = []
     try:
         record, raw = _load_json(args.record, "摇号记录")
-        if raw.removesuffix(b"\n") != canonical_json(record):
+        if raw.removesuffix(b"\n") != _dumps(record):
             problems.append(
                 "摇号记录文件不是规范化 JSON（键未排序、含多余空白或被重新格式化），逐字节比对失败"
             )

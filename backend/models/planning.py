@@ -1,4 +1,4 @@
-"""Annual plans, tasks and the verifiable draw: notices, draws, their public artifacts and witness signatures."""
+"""Annual plans, tasks and the verifiable draw: notices, draws, public artifacts, witness signatures."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ ARTIFACT_KINDS = ("population", "matching_side", "record")
 
 
 class AnnualPlan(SQLModel, table=True):
-    """年度抽查计划. Ratios are decimal strings ("0.03"): the draw refuses floats so nothing is rounded twice."""
+    """年度抽查计划. Ratios are decimal strings ("0.03"): the draw refuses floats."""
 
     __tablename__ = "annual_plan"
 
@@ -189,7 +189,7 @@ class Draw(SQLModel, table=True):
 
 
 class DrawArtifact(SQLModel, table=True):
-    """Published bytes of a draw (population CSV, inspector side, record JSON), zlib-compressed, write-once."""
+    """Published bytes of a draw (population CSV, inspector side, record JSON): zlib, write-once."""
 
     __tablename__ = "draw_artifact"
     __table_args__ = (UniqueConstraint("notice_id", "kind"),)

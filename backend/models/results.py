@@ -1,4 +1,4 @@
-"""Inspection results (检查结果) and what follows from them: publication (一公开), follow-ups, credit records and rules."""
+"""Inspection results (检查结果) and what follows: publication (一公开), follow-ups, credit and rules."""
 
 from __future__ import annotations
 
@@ -41,8 +41,12 @@ CATEGORY_LABELS = {c.code: c.label for c in RESULT_CATEGORIES}
 PUBLICATION_STATUSES = ("pending", "published", "withheld")
 PUBLICATION_STATUS_LABELS = {"pending": "待公示", "published": "已公示", "withheld": "不予公示（已存档）"}
 WITHHOLD_STATUSES = ("none", "requested", "approved", "rejected")
-WITHHOLD_STATUS_LABELS = {"none": "", "requested": "不予公示待审批", "approved": "不予公示已批准",
-                          "rejected": "不予公示申请被驳回"}
+WITHHOLD_STATUS_LABELS = {
+    "none": "",
+    "requested": "不予公示待审批",
+    "approved": "不予公示已批准",
+    "rejected": "不予公示申请被驳回",
+}
 
 FOLLOW_UP_KINDS = ("rectification", "case_filed", "transfer_department", "transfer_judicial")
 FOLLOW_UP_KIND_LABELS = {
@@ -55,13 +59,17 @@ FOLLOW_UP_STATUSES = ("open", "closed")
 FOLLOW_UP_STATUS_LABELS = {"open": "办理中", "closed": "已办结"}
 
 CREDIT_FLAGS = ("abnormal_list", "serious_violation", "blacklist")
-CREDIT_FLAG_LABELS = {"abnormal_list": "经营异常名录", "serious_violation": "严重违法失信名单", "blacklist": "黑名单"}
+CREDIT_FLAG_LABELS = {
+    "abnormal_list": "经营异常名录",
+    "serious_violation": "严重违法失信名单",
+    "blacklist": "黑名单",
+}
 CREDIT_RECORD_KINDS = ("inspection_result", "risk_level", "flag_proposed", "flag_listed", "flag_rejected")
 PROPOSAL_STATUSES = ("pending", "approved", "rejected")
 
 
 class InspectionResult(SQLModel, table=True):
-    """The result of one 一企一表 form, entered at review; published within 20 工作日 of completion or withheld."""
+    """The result of one 一企一表 form, entered at review; published within 20 工作日 or withheld."""
 
     __tablename__ = "inspection_result"
     __table_args__ = (
@@ -72,8 +80,12 @@ class InspectionResult(SQLModel, table=True):
     id: uuid.UUID = id_field()
     form_id: uuid.UUID = Field(foreign_key="inspection_form.id", unique=True, index=True)
     enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id", index=True)
-    task_id: uuid.UUID | None = Field(default=None, index=True)  # no FK: planning is a sibling migration branch
-    department_id: uuid.UUID = Field(foreign_key="department.id", index=True)  # the lead department (录入责任部门)
+    task_id: uuid.UUID | None = Field(
+        default=None, index=True
+    )  # no FK: planning is a sibling migration branch
+    department_id: uuid.UUID = Field(
+        foreign_key="department.id", index=True
+    )  # the lead department (录入责任部门)
     department_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     category: str = Field(max_length=32, index=True)
     details: str = Field(default="", max_length=4000)
@@ -157,7 +169,7 @@ class FollowUpEvent(SQLModel, table=True):
 
 
 class CreditRule(SQLModel, table=True):
-    """A configured rule: a result category raises (or lowers) the risk level and may propose a credit flag."""
+    """A configured rule: a category raises (or lowers) the risk level and may propose a credit flag."""
 
     __tablename__ = "credit_rule"
 

@@ -1,5 +1,6 @@
-"""Public portal pages (一公开): item list, plans, task notices with their draw records, published results, search,
-enterprise credit pages, statistics and open data. No sign-in; nothing but published data; personal data masked."""
+"""Public portal pages (一公开): item list, plans, task notices with their draw records, published results,
+search, enterprise credit pages, statistics and open data. No sign-in; published data only; persons masked.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ CACHE_SECONDS = 60  # pages are public and identical for everyone; a short cache
 def _cache(resp: Response) -> Response:
     if resp.status_code == 200:
         resp.headers.setdefault("Cache-Control", f"public, max-age={CACHE_SECONDS}")
-    resp.headers.setdefault("Content-Security-Policy",
-                            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+    )
     return resp
 
 
@@ -72,8 +75,15 @@ def _departments() -> list[Any]:
 
     from ..models.directory import Department
 
-    return list(get_session().execute(select(Department).where(Department.active.is_(True))  # type: ignore[attr-defined]
-                                      .order_by(Department.code)).scalars())
+    return list(
+        get_session()
+        .execute(
+            select(Department)
+            .where(Department.active.is_(True))  # type: ignore[attr-defined]
+            .order_by(Department.code)
+        )
+        .scalars()
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ pages
@@ -94,10 +104,19 @@ def items():  # type: ignore[no-untyped-def]
     q = (request.args.get("q") or "").strip()[:100]
     dept = _uuid_arg("department_id")
     page = _page()
-    found = public_items(session=get_session(), department_id=dept, q=q or None, category=None, page=page,
-                         page_size=PAGE_SIZE)
-    return render_template("portal/items.html", items=found.items, total=found.total, page=page,
-                           pages=_pages(found.total), q=q, department_id=dept, departments=_departments())
+    found = public_items(
+        session=get_session(), department_id=dept, q=q or None, category=None, page=page, page_size=PAGE_SIZE
+    )
+    return render_template(
+        "portal/items.html",
+        items=found.items,
+        total=found.total,
+        page=page,
+        pages=_pages(found.total),
+        q=q,
+        department_id=dept,
+        departments=_departments(),
+    )
 
 
 @bp.get("/plans")
@@ -133,17 +152,35 @@ def results():  # type: ignore[no-untyped-def]
     dept = _uuid_arg("department_id")
     year = _int_arg("year")
     page = _page()
-    rows, total = disclosure.published_results(session=get_session(), q=q or None, department_id=dept,
-                                               category=category, year=year, page=page, page_size=PAGE_SIZE)
-    return render_template("portal/results.html", results=rows, total=total, page=page, pages=_pages(total), q=q,
-                           category=category, department_id=dept, year=year, categories=CATEGORY_LABELS,
-                           departments=_departments())
+    rows, total = disclosure.published_results(
+        session=get_session(),
+        q=q or None,
+        department_id=dept,
+        category=category,
+        year=year,
+        page=page,
+        page_size=PAGE_SIZE,
+    )
+    return render_template(
+        "portal/results.html",
+        results=rows,
+        total=total,
+        page=page,
+        pages=_pages(total),
+        q=q,
+        category=category,
+        department_id=dept,
+        year=year,
+        categories=CATEGORY_LABELS,
+        departments=_departments(),
+    )
 
 
 @bp.get("/results/<uuid:result_id>")
 def result(result_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    return render_template("portal/result.html", r=disclosure.public_result(session=get_session(),
-                                                                            result_id=result_id))
+    return render_template(
+        "portal/result.html", r=disclosure.public_result(session=get_session(), result_id=result_id)
+    )
 
 
 @bp.get("/search")
@@ -151,7 +188,9 @@ def search():  # type: ignore[no-untyped-def]
     q = (request.args.get("q") or "").strip()[:100]
     session = get_session()
     enterprises = disclosure.search_enterprises(session=session, q=q) if q else []
-    rows, total = disclosure.published_results(session=session, q=q, page=1, page_size=PAGE_SIZE) if q else ([], 0)
+    rows, total = (
+        disclosure.published_results(session=session, q=q, page=1, page_size=PAGE_SIZE) if q else ([], 0)
+    )
     return render_template("portal/search.html", q=q, enterprises=enterprises, results=rows, total=total)
 
 
@@ -159,24 +198,35 @@ def search():  # type: ignore[no-untyped-def]
 def enterprise(uscc: str):  # type: ignore[no-untyped-def]
     if len(uscc) > 18:
         abort(404)
-    return render_template("portal/enterprise.html", **disclosure.enterprise_page(session=get_session(), uscc=uscc))
+    return render_template(
+        "portal/enterprise.html", **disclosure.enterprise_page(session=get_session(), uscc=uscc)
+    )
 
 
 @bp.get("/statistics")
 def statistics():  # type: ignore[no-untyped-def]
     year = _int_arg("year")
     stats = statistics_service.public_statistics(session=get_session(), year=year)
-    return render_template("portal/statistics.html", stats=stats, year=year,
-                           publication_chart=bar_chart([(r["label"], r["publication_rate"]) for r in stats["rows"]],
-                                                       percent=True, title="各部门公示率"),
-                           problem_chart=bar_chart([(r["label"], r["problem_rate"]) for r in stats["rows"]],
-                                                   percent=True, title="各部门问题发现率（已公示结果）"),
-                           category_chart=bar_chart([(c["label"], c["count"]) for c in stats["total"]["categories"]],
-                                                    title="已公示结果类别分布"))
+    return render_template(
+        "portal/statistics.html",
+        stats=stats,
+        year=year,
+        publication_chart=bar_chart(
+            [(r["label"], r["publication_rate"]) for r in stats["rows"]], percent=True, title="各部门公示率"
+        ),
+        problem_chart=bar_chart(
+            [(r["label"], r["problem_rate"]) for r in stats["rows"]],
+            percent=True,
+            title="各部门问题发现率（已公示结果）",
+        ),
+        category_chart=bar_chart(
+            [(c["label"], c["count"]) for c in stats["total"]["categories"]], title="已公示结果类别分布"
+        ),
+    )
 
 
 def bar_chart(rows: list[tuple[str, float | int | None]], *, percent: bool = False, title: str = "") -> str:
-    """A horizontal bar chart as inline SVG (no script): one row per label, the value printed at the bar's end."""
+    """A horizontal bar chart as inline SVG (no script): one row per label, the value at the bar's end."""
     from markupsafe import Markup, escape
 
     if not rows:
@@ -184,23 +234,27 @@ def bar_chart(rows: list[tuple[str, float | int | None]], *, percent: bool = Fal
     bar_h, gap, label_w, chart_w = 22, 8, 220, 300
     height = len(rows) * (bar_h + gap) + gap
     top = max([v or 0 for _l, v in rows] + [1 if percent else 0]) or 1
-    parts = [f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {label_w + chart_w + 80} {height}" '
-             f'width="100%" style="max-width:640px" xmlns="http://www.w3.org/2000/svg">',
-             f"<title>{escape(title)}</title>"]
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {label_w + chart_w + 80} {height}" '
+        f'width="100%" style="max-width:640px" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
     for i, (label, value) in enumerate(rows):
         y = gap + i * (bar_h + gap)
         width = 0 if value is None else max(1, round(chart_w * (value / top)))
         shown = "—" if value is None else (f"{value * 100:.1f}%" if percent else str(value))
         short = label if len(label) <= 14 else label[:13] + "…"
-        parts.append(f'<text x="{label_w - 6}" y="{y + bar_h * 0.72}" text-anchor="end" font-size="13">'
-                     f"{escape(short)}</text>")
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + bar_h * 0.72}" text-anchor="end" font-size="13">'
+            f"{escape(short)}</text>"
+        )
         parts.append(f'<rect x="{label_w}" y="{y}" width="{width}" height="{bar_h}" fill="#b3261e" rx="2"/>')
         parts.append(f'<text x="{label_w + width + 6}" y="{y + bar_h * 0.72}" font-size="13">{shown}</text>')
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return Markup("".join(parts))  # noqa: S704 - labels and the title are escaped above, numbers are ours
 
 
-# --------------------------------------------------------------------------------------------------- open data
+# ------------------------------------------------------------------------------------------- open data
 
 
 @bp.get("/open-data")
@@ -236,7 +290,10 @@ def open_results_json():  # type: ignore[no-untyped-def]
 
 @bp.get("/open-data/results.csv")
 def open_results_csv():  # type: ignore[no-untyped-def]
-    rows = [disclosure.flat_result(r) for r in disclosure.open_results(session=get_session(), year=_int_arg("year"))]
+    rows = [
+        disclosure.flat_result(r)
+        for r in disclosure.open_results(session=get_session(), year=_int_arg("year"))
+    ]
     return _csv(disclosure.to_csv(rows, disclosure.RESULT_CSV_COLUMNS), "results.csv")
 
 
@@ -277,5 +334,13 @@ def _pct(value: float | None) -> str:
 
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
-    return {"nav_links": [("/items", "抽查事项"), ("/plans", "抽查计划"), ("/tasks", "抽查任务"),
-                          ("/results", "抽查结果"), ("/statistics", "统计"), ("/open-data", "开放数据")]}
+    return {
+        "nav_links": [
+            ("/items", "抽查事项"),
+            ("/plans", "抽查计划"),
+            ("/tasks", "抽查任务"),
+            ("/results", "抽查结果"),
+            ("/statistics", "统计"),
+            ("/open-data", "开放数据"),
+        ]
+    }

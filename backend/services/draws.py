@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -351,7 +352,8 @@ def check_pools(
                     else f"需要 {needed} 名，符合条件的仅 {fit} 名（辖区内共 {len(pool)} 名：{detail}）"
                 )
                 raise Invalid(
-                    f"无法为地区 {region} 的检查对象（如 {example}）匹配“{dept.name}”的执法检查人员：{missing}",
+                    f"无法为地区 {region} 的检查对象（如 {example}）匹配“{dept.name}”的执法检查人员："
+                    f"{missing}",
                     errors={
                         "matching": {
                             "uscc": example,
@@ -481,7 +483,8 @@ def publish_notice(
             )
     if "" in regions:
         raise Invalid(
-            f"有检查对象未登记所在地区（如 {regions['']}），无法按辖区匹配执法检查人员；请先补全检查对象名录库",
+            f"有检查对象未登记所在地区（如 {regions['']}），无法按辖区匹配执法检查人员；"
+            "请先补全检查对象名录库",
             errors={"target_filters": ["存在未登记地区的检查对象"]},
         )
     progress("读取检查对象名录", None, None)
@@ -671,48 +674,55 @@ def missing_sources(session: Session, draw: Draw) -> list[str]:
 
 
 class _Targets(Mapping[str, dict[str, Any]]):
-    """Region and departments of every population member, built as the algorithm iterates.
+    """Region and departments of every population member, for build_record().
 
     build_record() currently walks the whole mapping to pick the drawn enterprises (docs/draw-requests.md
-    R1 asks for a callable instead); one attrs dict per region keeps that walk cheap.
+    R1 asks for a callable instead), so items() is one C-level zip over the population with a shared
+    attrs dict per region: no Python frame per enterprise.
     """
 
     def __init__(
-        self, pairs: Callable[[], Iterable[tuple[str, str]]], size: int, departments: list[str]
+        self,
+        usccs: Callable[[], Iterable[str]],
+        regions: Callable[[], Iterable[str]],
+        region_set: Iterable[str],
+        size: int,
+        departments: list[str],
     ) -> None:
-        self._pairs = pairs
+        self._usccs = usccs
+        self._regions = regions
         self._size = size
-        self._departments = departments
-        self._index: dict[str, str] | None = None
+        self._attrs = {r: {"region_code": r, "departments": departments} for r in region_set}
+        self._index: dict[str, dict[str, Any]] | None = None
 
-    def _attrs(self, region: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        attrs = cache.get(region)
-        if attrs is None:
-            attrs = cache[region] = {"region_code": region, "departments": self._departments}
-        return attrs
+    def items(self):  # type: ignore[no-untyped-def]
+        return zip(self._usccs(), map(self._attrs.__getitem__, self._regions()), strict=True)
 
     def __getitem__(self, uscc: str) -> dict[str, Any]:
         if self._index is None:
-            self._index = dict(self._pairs())
-        return {"region_code": self._index[uscc], "departments": self._departments}
+            self._index = dict(self.items())
+        return self._index[uscc]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return (uscc for uscc, _ in self._pairs())
+        return iter(self._usccs())
 
     def __len__(self) -> int:
         return self._size
-
-    def items(self):  # type: ignore[no-untyped-def]
-        cache: dict[str, dict[str, Any]] = {}
-        return ((uscc, self._attrs(region, cache)) for uscc, region in self._pairs())
 
 
 def _targets_for(
     session: Session, task: InspectionTask, population: Sequence[Sequence[str]], departments: list[str]
 ) -> Any:
+    first, second = itemgetter(0), itemgetter(1)
     if task.strata_key == "region_code":
         # Region strata: the stratum *is* the region code, fixed by the notice.
-        return _Targets(lambda: ((row[0], row[1]) for row in population), len(population), departments)
+        return _Targets(
+            lambda: map(first, population),
+            lambda: map(second, population),
+            set(map(second, population)),
+            len(population),
+            departments,
+        )
     usccs = [row[0] for row in population]
     regions: dict[str, str] = {}
     for start in range(0, len(usccs), 20000):
@@ -724,7 +734,13 @@ def _targets_for(
     missing = [u for u in usccs if u not in regions]
     if missing:
         raise Conflict(f"公告名录中的检查对象已从名录库删除：{'、'.join(missing[:5])}")
-    return _Targets(lambda: ((u, regions[u]) for u in usccs), len(usccs), departments)
+    return _Targets(
+        lambda: iter(usccs),
+        lambda: map(regions.__getitem__, usccs),
+        set(regions.values()),
+        len(usccs),
+        departments,
+    )
 
 
 def perform_draw(
@@ -755,7 +771,7 @@ def perform_draw(
             errors={"population_size": [str(notice.population_size)]},
         )
     progress("读取公告名录", None, None)
-    population = algorithm.parse_population_csv(artifact_bytes(session, notice.id, "population"))
+    population = snapshot_population(artifact_bytes(session, notice.id, "population"))
     side = json.loads(artifact_bytes(session, notice.id, "matching_side"))
     departments = list(notice.parameters["departments"])
     targets = _targets_for(session, task, population, departments)
@@ -801,7 +817,12 @@ def perform_draw(
     except algorithm.DrawError as exc:
         raise Invalid(f"摇号失败：{exc}") from exc
     progress("保存摇号记录", None, None)
-    data = algorithm.record_bytes(record)
+    # canonical_json() without its float walk: the record was just built (and digested) by the algorithm,
+    # so it holds no floats, and at tens of megabytes the walk costs more than the serialisation. The
+    # verifier compares these bytes with canonical_json(record), so any divergence fails verification.
+    data = json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
     _store_artifact(session, notice.id, "record", data)
     now = utcnow()
     draw.seed = record["seed"]
@@ -838,6 +859,22 @@ def _infeasible_message(session: Session, exc: algorithm.InfeasibleMatch) -> str
     ).scalar_one_or_none()
     who = f"{ent}（{exc.uscc}）" if ent else exc.uscc
     return f"无法为企业 {who} 匹配“{dept or exc.department}”的执法检查人员：{exc.missing}。未派发任何检查表。"
+
+
+def snapshot_population(data: bytes) -> algorithm.Population:
+    """The notice's population back from its stored canonical CSV.
+
+    The bytes were written by the algorithm from a validated population and their SHA-256 was just checked,
+    so they are split, not re-validated (build_record re-digests them against the notice anyway).
+    """
+    text = data.decode("utf-8")
+    header, _, body = text.partition("\n")
+    if header != algorithm.POPULATION_HEADER or (body and not body.endswith("\n")):
+        raise Conflict("公告名录快照格式无效")
+    fields = body[:-1].replace("\n", ",").split(",") if body else []
+    if len(fields) % 3:
+        raise Conflict("公告名录快照格式无效")
+    return algorithm.Population(zip(fields[0::3], fields[1::3], fields[2::3], strict=True))
 
 
 def record_bytes(*, session: Session, draw: Draw) -> bytes:
@@ -1008,7 +1045,8 @@ def dispatch(
         raise Conflict("请先完成摇号再派发检查表")
     if max_forms is not None and (draw.selected_count or 0) > max_forms:
         raise Conflict(
-            f"本次抽中 {draw.selected_count} 户，规模较大，请使用命令行派发：shuangsui draw run {task.id} --dispatch",
+            f"本次抽中 {draw.selected_count} 户，规模较大，请使用命令行派发："
+            f"shuangsui draw run {task.id} --dispatch",
             errors={"selected": [str(draw.selected_count)]},
         )
     deadline_start = add_workdays(session, today, 5)
@@ -1051,7 +1089,7 @@ def dispatch(
 
     def flush_batch() -> None:
         nonlocal assignments
-        session.flush()  # forms first: assignments reference them and there is no ORM relationship to order by
+        session.flush()  # forms first: assignments reference them, and no ORM relationship orders the inserts
         for form, target in batch:
             for team in target["teams"]:
                 dept = depts.by_code[team["department"]]
@@ -1130,7 +1168,8 @@ def _stale_team_warnings(session: Session, inspector_ids: list[uuid.UUID], on: d
         ).scalars():
             if not insp.certificate_valid_on(on):
                 out.append(
-                    f"{insp.name}（{insp.staff_no}）执法证在检查日期 {on.isoformat()} 无效或已停用，请调整执法人员"
+                    f"{insp.name}（{insp.staff_no}）执法证在检查日期 {on.isoformat()} 无效或已停用，"
+                    "请调整执法人员"
                 )
     return sorted(out)
 

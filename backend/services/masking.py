@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# 18-digit 居民身份证号: region (6) + birth date (8) + sequence (3) + check (digit or X); also the old 15-digit form.
-ID_18 = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}"
-                   r"([0-9Xx])(?![0-9A-Za-z])")
-ID_15 = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])")
+# 居民身份证号: region (6) + birth date (8) + sequence (3) + check (digit or X); also the 15-digit form.
+ID_18 = re.compile(
+    r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}"
+    r"([0-9Xx])(?![0-9A-Za-z])"
+)
+ID_15 = re.compile(
+    r"(?<![0-9A-Za-z])([1-9]\d{5})\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])"
+)
 MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{7,8})(?!\d)")
 # A role word followed by a colon (or 为) and a 2–4 character name: "负责人：王小明", "法定代表人为张三".
@@ -26,7 +30,7 @@ HAN = re.compile(r"^[\u4e00-\u9fff·]+$")
 
 
 def mask_name(name: str | None) -> str:
-    """张三 → 张*, 欧阳小明 → 欧*: the surname's first character and one mark, so not even the length shows."""
+    """张三 → 张*, 欧阳小明 → 欧*: the first character and one mark, so not even the length shows."""
     name = (name or "").strip()
     if not name:
         return ""

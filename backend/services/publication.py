@@ -48,8 +48,12 @@ def _lock(session: Session, result: InspectionResult) -> InspectionResult:
     """Row lock (PostgreSQL) / write lock (SQLite) so two people cannot publish and withhold at once."""
     from sqlalchemy import update
 
-    session.execute(update(InspectionResult).where(InspectionResult.id == result.id)  # type: ignore[arg-type]
-                    .values(version=InspectionResult.version).execution_options(synchronize_session=False))
+    session.execute(
+        update(InspectionResult)
+        .where(InspectionResult.id == result.id)  # type: ignore[arg-type]
+        .values(version=InspectionResult.version)
+        .execution_options(synchronize_session=False)
+    )
     fresh = session.get(InspectionResult, result.id, populate_existing=True)
     assert fresh is not None  # noqa: S101
     return fresh
@@ -61,8 +65,14 @@ def _lock(session: Session, result: InspectionResult) -> InspectionResult:
 def publish(*, session: Session, actor: User, result_id: uuid.UUID) -> InspectionResult:
     """Make the result public; the credit record and rules follow in the same transaction."""
     result = get_result(session=session, actor=actor, result_id=result_id)
-    result_scope.require_lead(actor, result.department_id, result.department_ids, result_scope.PUBLISH_ROLES,
-                              what="公示检查结果", message=RESULT_NOT_FOUND)
+    result_scope.require_lead(
+        actor,
+        result.department_id,
+        result.department_ids,
+        result_scope.PUBLISH_ROLES,
+        what="公示检查结果",
+        message=RESULT_NOT_FOUND,
+    )
     result = _lock(session, result)
     if result.publication_status == "published":
         raise Conflict("该检查结果已公示")
@@ -77,10 +87,19 @@ def publish(*, session: Session, actor: User, result_id: uuid.UUID) -> Inspectio
     result.version += 1
     session.add(result)
     late = china_date(now) > result.publication_deadline
-    audit.record(session=session, actor=actor, action="result.publish", entity="inspection_result",
-                 entity_id=result.id, data={"form_id": str(result.form_id), "category": result.category,
-                                            "publication_deadline": result.publication_deadline.isoformat(),
-                                            "late": late})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="result.publish",
+        entity="inspection_result",
+        entity_id=result.id,
+        data={
+            "form_id": str(result.form_id),
+            "category": result.category,
+            "publication_deadline": result.publication_deadline.isoformat(),
+            "late": late,
+        },
+    )
     credit.apply_result(session, actor, result)
     maybe_close_form(session, actor, result)
     session.commit()
@@ -106,8 +125,14 @@ def publish_many(*, session: Session, actor: User, result_ids: Iterable[uuid.UUI
 def request_withhold(*, session: Session, actor: User, result_id: uuid.UUID, reason: str) -> InspectionResult:
     """经办人说明不予公开的理由: asks the department head (approver) to approve withholding."""
     result = get_result(session=session, actor=actor, result_id=result_id)
-    result_scope.require_lead(actor, result.department_id, result.department_ids,
-                              result_scope.WITHHOLD_REQUEST_ROLES, what="申请不予公示", message=RESULT_NOT_FOUND)
+    result_scope.require_lead(
+        actor,
+        result.department_id,
+        result.department_ids,
+        result_scope.WITHHOLD_REQUEST_ROLES,
+        what="申请不予公示",
+        message=RESULT_NOT_FOUND,
+    )
     result = _lock(session, result)
     reason = (reason or "").strip()
     if len(reason) < 4:
@@ -124,18 +149,36 @@ def request_withhold(*, session: Session, actor: User, result_id: uuid.UUID, rea
     result.updated_at = now
     result.version += 1
     session.add(result)
-    audit.record(session=session, actor=actor, action="result.withhold_request", entity="inspection_result",
-                 entity_id=result.id, data={"form_id": str(result.form_id), "reason": reason})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="result.withhold_request",
+        entity="inspection_result",
+        entity_id=result.id,
+        data={"form_id": str(result.form_id), "reason": reason},
+    )
     session.commit()
     return result
 
 
-def decide_withhold(*, session: Session, actor: User, result_id: uuid.UUID, approve: bool, note: str = "",
-                    ) -> InspectionResult:
+def decide_withhold(
+    *,
+    session: Session,
+    actor: User,
+    result_id: uuid.UUID,
+    approve: bool,
+    note: str = "",
+) -> InspectionResult:
     """报经本部门主要负责人同意: the head approves (withheld, archived) or rejects (back to be published)."""
     result = get_result(session=session, actor=actor, result_id=result_id)
-    result_scope.require_lead(actor, result.department_id, result.department_ids, result_scope.HEAD_ROLES,
-                              what="审批不予公示", message=RESULT_NOT_FOUND)
+    result_scope.require_lead(
+        actor,
+        result.department_id,
+        result.department_ids,
+        result_scope.HEAD_ROLES,
+        what="审批不予公示",
+        message=RESULT_NOT_FOUND,
+    )
     result = _lock(session, result)
     if result.withhold_status != "requested":
         raise Conflict("没有待审批的不予公示申请")
@@ -146,18 +189,30 @@ def decide_withhold(*, session: Session, actor: User, result_id: uuid.UUID, appr
         raise Invalid("驳回时必须说明理由", errors={"note": ["必填"]})
     now = utcnow()
     result.withhold_status = "approved" if approve else "rejected"
-    result.withhold_approved_by, result.withhold_decided_at, result.withhold_decision_note = actor.id, now, note
+    result.withhold_approved_by, result.withhold_decided_at, result.withhold_decision_note = (
+        actor.id,
+        now,
+        note,
+    )
     if approve:
         result.publication_status = "withheld"
         result.archived, result.archived_at = True, now
     result.updated_at = now
     result.version += 1
     session.add(result)
-    audit.record(session=session, actor=actor,
-                 action="result.withhold_approve" if approve else "result.withhold_reject",
-                 entity="inspection_result", entity_id=result.id,
-                 data={"form_id": str(result.form_id), "reason": result.withheld_reason, "note": note,
-                       "archived": approve})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="result.withhold_approve" if approve else "result.withhold_reject",
+        entity="inspection_result",
+        entity_id=result.id,
+        data={
+            "form_id": str(result.form_id),
+            "reason": result.withheld_reason,
+            "note": note,
+            "archived": approve,
+        },
+    )
     if approve:
         credit.apply_result(session, actor, result)
         maybe_close_form(session, actor, result)
@@ -180,8 +235,9 @@ class Pending:
     estimated: bool
 
 
-def _completed_forms_without_result(session: Session, actor: User, department_id: uuid.UUID | None,
-                                    limit: int | None = None) -> list[InspectionForm]:
+def _completed_forms_without_result(
+    session: Session, actor: User, department_id: uuid.UUID | None, limit: int | None = None
+) -> list[InspectionForm]:
     stmt = (
         select(InspectionForm)
         .outerjoin(InspectionResult, InspectionResult.form_id == InspectionForm.id)
@@ -196,8 +252,12 @@ def _completed_forms_without_result(session: Session, actor: User, department_id
     return list(session.execute(stmt).scalars())
 
 
-def pending_items(*, session: Session, actor: User, department_id: uuid.UUID | None = None,
-                  ) -> list[Pending]:
+def pending_items(
+    *,
+    session: Session,
+    actor: User,
+    department_id: uuid.UUID | None = None,
+) -> list[Pending]:
     """Everything not yet entered or published, with its 20-working-day deadline."""
     out: list[Pending] = []
     overrides = load_overrides(session)
@@ -208,65 +268,104 @@ def pending_items(*, session: Session, actor: User, department_id: uuid.UUID | N
         completed_on = china_date(at)
         deadline, estimated = results_deadline(session, completed_on, overrides=overrides)
         out.append(Pending("entry", form, None, deadline, completed_on, estimated))
-    stmt = select(InspectionResult, InspectionForm).join(InspectionForm, InspectionForm.id == InspectionResult.form_id
-                                                         ).where(InspectionResult.publication_status == "pending")
+    stmt = (
+        select(InspectionResult, InspectionForm)
+        .join(InspectionForm, InspectionForm.id == InspectionResult.form_id)
+        .where(InspectionResult.publication_status == "pending")
+    )
     cond = result_scope.lead_department_filter(actor, InspectionResult.department_id, department_id)
     if cond is not None:
         stmt = stmt.where(cond)
     for result, form in session.execute(stmt).all():
         kind = "withhold_approval" if result.withhold_status == "requested" else "publication"
-        out.append(Pending(kind, form, result, result.publication_deadline, result.completed_on,
-                           result.deadline_estimated))
+        out.append(
+            Pending(
+                kind,
+                form,
+                result,
+                result.publication_deadline,
+                result.completed_on,
+                result.deadline_estimated,
+            )
+        )
     out.sort(key=lambda p: (p.deadline, p.completed_on, p.form.code))
     return out
 
 
 def pending_views(session: Session, items: list[Pending], *, today: date) -> list[dict[str, Any]]:
     overrides = load_overrides(session)
-    ents = {e.id: e for e in session.execute(
-        select(Enterprise).where(Enterprise.id.in_({p.form.enterprise_id for p in items}))  # type: ignore[attr-defined]
-    ).scalars()} if items else {}
-    depts = {d.id: d for d in session.execute(
-        select(Department).where(Department.id.in_({p.form.lead_department_id for p in items}))  # type: ignore[attr-defined]
-    ).scalars()} if items else {}
+    ents = (
+        {
+            e.id: e
+            for e in session.execute(
+                select(Enterprise).where(Enterprise.id.in_({p.form.enterprise_id for p in items}))  # type: ignore[attr-defined]
+            ).scalars()
+        }
+        if items
+        else {}
+    )
+    depts = (
+        {
+            d.id: d
+            for d in session.execute(
+                select(Department).where(Department.id.in_({p.form.lead_department_id for p in items}))  # type: ignore[attr-defined]
+            ).scalars()
+        }
+        if items
+        else {}
+    )
     labels = {"entry": "待录入结果", "publication": "待公示", "withhold_approval": "不予公示待审批"}
     out = []
     for p in items:
         ent = ents.get(p.form.enterprise_id)
         dept = depts.get(p.form.lead_department_id)
-        out.append({
-            "kind": p.kind,
-            "kind_label": labels[p.kind],
-            "form_id": p.form.id,
-            "form_code": p.form.code,
-            "form_status": p.form.status,
-            "result_id": p.result.id if p.result else None,
-            "enterprise": {"id": p.form.enterprise_id, "name": ent.name if ent else "",
-                           "uscc": ent.uscc if ent else ""},
-            "department": {"id": p.form.lead_department_id, "name": dept.name if dept else ""},
-            "completed_on": p.completed_on,
-            "deadline": p.deadline,
-            "deadline_estimated": p.estimated,
-            "workdays_left": workdays_left(today, p.deadline, overrides),
-            "overdue": p.deadline < today,
-        })
+        out.append(
+            {
+                "kind": p.kind,
+                "kind_label": labels[p.kind],
+                "form_id": p.form.id,
+                "form_code": p.form.code,
+                "form_status": p.form.status,
+                "result_id": p.result.id if p.result else None,
+                "enterprise": {
+                    "id": p.form.enterprise_id,
+                    "name": ent.name if ent else "",
+                    "uscc": ent.uscc if ent else "",
+                },
+                "department": {"id": p.form.lead_department_id, "name": dept.name if dept else ""},
+                "completed_on": p.completed_on,
+                "deadline": p.deadline,
+                "deadline_estimated": p.estimated,
+                "workdays_left": workdays_left(today, p.deadline, overrides),
+                "overdue": p.deadline < today,
+            }
+        )
     return out
 
 
-def warnings(*, session: Session, actor: User, within: int = WARN_WITHIN_WORKDAYS,
-             department_id: uuid.UUID | None = None, today: date | None = None) -> list[dict[str, Any]]:
+def warnings(
+    *,
+    session: Session,
+    actor: User,
+    within: int = WARN_WITHIN_WORKDAYS,
+    department_id: uuid.UUID | None = None,
+    today: date | None = None,
+) -> list[dict[str, Any]]:
     """Due within `within` working days (today included) and not yet overdue."""
     today = today or today_china()
-    views = pending_views(session, pending_items(session=session, actor=actor, department_id=department_id),
-                          today=today)
+    views = pending_views(
+        session, pending_items(session=session, actor=actor, department_id=department_id), today=today
+    )
     return [v for v in views if not v["overdue"] and (v["workdays_left"] or 0) <= within]
 
 
-def overdue(*, session: Session, actor: User, department_id: uuid.UUID | None = None,
-            today: date | None = None) -> list[dict[str, Any]]:
+def overdue(
+    *, session: Session, actor: User, department_id: uuid.UUID | None = None, today: date | None = None
+) -> list[dict[str, Any]]:
     today = today or today_china()
-    views = pending_views(session, pending_items(session=session, actor=actor, department_id=department_id),
-                          today=today)
+    views = pending_views(
+        session, pending_items(session=session, actor=actor, department_id=department_id), today=today
+    )
     return [v for v in views if v["overdue"]]
 
 
@@ -277,8 +376,14 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
-def rates(*, session: Session, actor: User, department_id: uuid.UUID | None = None, year: int | None = None,
-          today: date | None = None) -> list[dict[str, Any]]:
+def rates(
+    *,
+    session: Session,
+    actor: User,
+    department_id: uuid.UUID | None = None,
+    year: int | None = None,
+    today: date | None = None,
+) -> list[dict[str, Any]]:
     """Entry and publication rates per lead department, with the forms and results that block 100 %."""
     today = today or today_china()
     result_scope.require_any_role(actor, result_scope.READ_ROLES)
@@ -293,25 +398,36 @@ def rates(*, session: Session, actor: User, department_id: uuid.UUID | None = No
     if year:
         completed_stmt = completed_stmt.where(
             func.coalesce(InspectionForm.completed_at, InspectionForm.submitted_at) >= _year_start(year),
-            func.coalesce(InspectionForm.completed_at, InspectionForm.submitted_at) < _year_start(year + 1))
+            func.coalesce(InspectionForm.completed_at, InspectionForm.submitted_at) < _year_start(year + 1),
+        )
     completed = dict(session.execute(completed_stmt).all())
-    res_stmt = (
-        select(InspectionResult.department_id, InspectionResult.publication_status, func.count())
-        .group_by(InspectionResult.department_id, InspectionResult.publication_status)
-    )
+    res_stmt = select(
+        InspectionResult.department_id, InspectionResult.publication_status, func.count()
+    ).group_by(InspectionResult.department_id, InspectionResult.publication_status)
     cond = result_scope.lead_department_filter(actor, InspectionResult.department_id, department_id)
     if cond is not None:
         res_stmt = res_stmt.where(cond)
     if year:
-        res_stmt = res_stmt.where(and_(InspectionResult.completed_on >= date(year, 1, 1),
-                                       InspectionResult.completed_on <= date(year, 12, 31)))
+        res_stmt = res_stmt.where(
+            and_(
+                InspectionResult.completed_on >= date(year, 1, 1),
+                InspectionResult.completed_on <= date(year, 12, 31),
+            )
+        )
     counts: dict[uuid.UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for dept_id, status, n in session.execute(res_stmt).all():
         counts[dept_id][status] += n
     dept_ids = set(completed) | set(counts)
-    depts = {d.id: d for d in session.execute(
-        select(Department).where(Department.id.in_(dept_ids))  # type: ignore[attr-defined]
-    ).scalars()} if dept_ids else {}
+    depts = (
+        {
+            d.id: d
+            for d in session.execute(
+                select(Department).where(Department.id.in_(dept_ids))  # type: ignore[attr-defined]
+            ).scalars()
+        }
+        if dept_ids
+        else {}
+    )
     pending = pending_items(session=session, actor=actor, department_id=department_id)
     if year:
         pending = [p for p in pending if p.completed_on.year == year]
@@ -327,29 +443,34 @@ def rates(*, session: Session, actor: User, department_id: uuid.UUID | None = No
         done = completed.get(dept_id, 0)
         to_publish = entered - withheld
         blockers = by_dept.get(dept_id, [])
-        out.append({
-            "department": {"id": dept_id, "name": depts[dept_id].name if dept_id in depts else ""},
-            "completed": done,
-            "entered": entered,
-            "entry_rate": _rate(entered, done),
-            "published": published,
-            "withheld": withheld,
-            "to_publish": to_publish,
-            "publication_rate": _rate(published, to_publish),
-            "blockers": {
-                "not_entered": [b for b in blockers if b["kind"] == "entry"][:BLOCKER_LIST_LIMIT],
-                "not_published": [b for b in blockers if b["kind"] == "publication"][:BLOCKER_LIST_LIMIT],
-                "withhold_awaiting_approval": [b for b in blockers if b["kind"] == "withhold_approval"
-                                               ][:BLOCKER_LIST_LIMIT],
-            },
-            "blocker_counts": {
-                "not_entered": sum(1 for b in blockers if b["kind"] == "entry"),
-                "not_published": sum(1 for b in blockers if b["kind"] == "publication"),
-                "withhold_awaiting_approval": sum(1 for b in blockers if b["kind"] == "withhold_approval"),
-                "overdue": sum(1 for b in blockers if b["overdue"]),
-            },
-            "pending_credit_proposals": credit.pending_proposals_count(session, dept_id),
-        })
+        out.append(
+            {
+                "department": {"id": dept_id, "name": depts[dept_id].name if dept_id in depts else ""},
+                "completed": done,
+                "entered": entered,
+                "entry_rate": _rate(entered, done),
+                "published": published,
+                "withheld": withheld,
+                "to_publish": to_publish,
+                "publication_rate": _rate(published, to_publish),
+                "blockers": {
+                    "not_entered": [b for b in blockers if b["kind"] == "entry"][:BLOCKER_LIST_LIMIT],
+                    "not_published": [b for b in blockers if b["kind"] == "publication"][:BLOCKER_LIST_LIMIT],
+                    "withhold_awaiting_approval": [b for b in blockers if b["kind"] == "withhold_approval"][
+                        :BLOCKER_LIST_LIMIT
+                    ],
+                },
+                "blocker_counts": {
+                    "not_entered": sum(1 for b in blockers if b["kind"] == "entry"),
+                    "not_published": sum(1 for b in blockers if b["kind"] == "publication"),
+                    "withhold_awaiting_approval": sum(
+                        1 for b in blockers if b["kind"] == "withhold_approval"
+                    ),
+                    "overdue": sum(1 for b in blockers if b["overdue"]),
+                },
+                "pending_credit_proposals": credit.pending_proposals_count(session, dept_id),
+            }
+        )
     return out
 
 

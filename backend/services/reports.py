@@ -1,5 +1,5 @@
-"""Reports: the 一企一表 inspection record as PDF (Chinese fonts, answers, photo thumbnails, signatures, a QR code
-to the public result) and XLSX exports of results and statistics.
+"""Reports: the 一企一表 inspection record as PDF (Chinese fonts, answers, photo thumbnails, signatures, a QR
+code to the public result) and XLSX exports of results and statistics.
 
 Fonts: reportlab embeds TrueType only, and the Noto CJK collection shipped by most distributions has CFF
 (PostScript) outlines, so each candidate is tried and the built-in Adobe CID font STSong-Light (no embedding,
@@ -43,7 +43,7 @@ ANSWER_LABELS = {"pass": "合格", "fail": "不合格", "na": "不涉及"}
 
 
 def cjk_font(candidates: Sequence[tuple[str, int]] | None = None) -> str:
-    """The name of a registered font that can draw Chinese: an embeddable TrueType font if one loads, else CID."""
+    """A registered font that can draw Chinese: an embeddable TrueType font if one loads, else CID."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfbase.ttfonts import TTFError, TTFont
@@ -51,8 +51,8 @@ def cjk_font(candidates: Sequence[tuple[str, int]] | None = None) -> str:
     tried = list(candidates if candidates is not None else FONT_CANDIDATES)
     env = os.environ.get("SHUANGSUI_PDF_FONT")
     if env and candidates is None:
-        path, _, index = env.partition(":")
-        tried.insert(0, (path, int(index or 0)))
+        env_path, _, env_index = env.partition(":")
+        tried.insert(0, (env_path, int(env_index or 0)))
     for path, index in tried:
         key = (path, index)
         if key in _registered:
@@ -131,8 +131,15 @@ def _answer_text(value: Any) -> str:
     return str(value)
 
 
-def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.UUID, public_base_url: str,
-                    font_candidates: Sequence[tuple[str, int]] | None = None) -> tuple[bytes, str]:
+def form_record_pdf(
+    *,
+    session: Session,
+    actor: User,
+    store: Any,
+    form_id: uuid.UUID,
+    public_base_url: str,
+    font_candidates: Sequence[tuple[str, int]] | None = None,
+) -> tuple[bytes, str]:
     """The 一企一表 inspection record of one form, for staff who may review it; returns (pdf, filename)."""
     from reportlab.lib import colors
     from reportlab.lib.enums import TA_CENTER
@@ -147,35 +154,56 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
     body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13, wordWrap="CJK")
     small = ParagraphStyle("small", parent=body, fontSize=8, leading=11, textColor=colors.HexColor("#444444"))
     h1 = ParagraphStyle("h1", parent=body, fontSize=15, leading=20, alignment=TA_CENTER, spaceAfter=4)
-    h2 = ParagraphStyle("h2", parent=body, fontSize=11, leading=16, spaceBefore=8, spaceAfter=4,
-                        textColor=colors.HexColor("#b3261e"))
+    h2 = ParagraphStyle(
+        "h2",
+        parent=body,
+        fontSize=11,
+        leading=16,
+        spaceBefore=8,
+        spaceAfter=4,
+        textColor=colors.HexColor("#b3261e"),
+    )
 
     def p(text: Any, style: ParagraphStyle = body) -> Paragraph:
         return Paragraph(escape(_fmt(text)).replace("\n", "<br/>"), style)
 
-    grid = TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font),
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f3f3f3")),
-    ])
-    header_grid = TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font),
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f3f3")),
-    ])
+    grid = TableStyle(
+        [
+            ("FONTNAME", (0, 0), (-1, -1), font),
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f3f3f3")),
+        ]
+    )
+    header_grid = TableStyle(
+        [
+            ("FONTNAME", (0, 0), (-1, -1), font),
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f3f3")),
+        ]
+    )
     story: list[Any] = [p("“双随机、一公开”抽查检查记录（一企一表）", h1)]
     task = form.get("task") or {}
-    story.append(p(f"表号：{form['code']}　状态：{form['status_label']}　任务：{task.get('name') or '—'}　"
-                   f"计划：{task.get('plan_name') or '—'}", small))
+    story.append(
+        p(
+            f"表号：{form['code']}　状态：{form['status_label']}　任务：{task.get('name') or '—'}　"
+            f"计划：{task.get('plan_name') or '—'}",
+            small,
+        )
+    )
 
     story.append(p("一、检查对象", h2))
     status_label = ENTERPRISE_STATUS_LABELS.get(ent.get("status") or "", ent.get("status"))
     facts = [
-        ("名称", ent["name"]), ("统一社会信用代码", ent["uscc"]), ("类型", ent["entity_type"]),
-        ("法定代表人（负责人）", ent["legal_representative"]), ("住所", ent["registered_address"]),
-        ("经营场所", ent["business_address"]), ("行政区划", ent["region_code"]), ("行业", ent["industry_code"]),
+        ("名称", ent["name"]),
+        ("统一社会信用代码", ent["uscc"]),
+        ("类型", ent["entity_type"]),
+        ("法定代表人（负责人）", ent["legal_representative"]),
+        ("住所", ent["registered_address"]),
+        ("经营场所", ent["business_address"]),
+        ("行政区划", ent["region_code"]),
+        ("行业", ent["industry_code"]),
         ("登记状态", status_label),
     ]
     story.append(Table([[p(k), p(v)] for k, v in facts], colWidths=[38 * mm, 136 * mm], style=grid))
@@ -185,14 +213,26 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
     checkin = data["checkins"][0] if data["checkins"] else None
     where = "—"
     if checkin:
-        where = (f"{checkin['lat']:.6f}, {checkin['lng']:.6f}（精度 {checkin['accuracy_m'] or '—'} 米）"
-                 if checkin["lat"] is not None else f"无定位：{checkin['no_fix_reason'] or ''}")
+        where = (
+            f"{checkin['lat']:.6f}, {checkin['lng']:.6f}（精度 {checkin['accuracy_m'] or '—'} 米）"
+            if checkin["lat"] is not None
+            else f"无定位：{checkin['no_fix_reason'] or ''}"
+        )
     impl = [
-        ("牵头部门", form["lead_department"]["name"]), ("参与部门", depts),
-        ("检查日期", form["inspection_date"]), ("完成时限", form["deadline_complete"]),
+        ("牵头部门", form["lead_department"]["name"]),
+        ("参与部门", depts),
+        ("检查日期", form["inspection_date"]),
+        ("完成时限", form["deadline_complete"]),
         ("现场签到", f"{_fmt(checkin['at'])}，{where}" if checkin else "无签到记录"),
-        ("检查人员", "；".join(f"{m['name']}（执法证 {m['certificate_no']}，{m['department']}）"
-                          for m in data["team"] if m["active"]) or "—"),
+        (
+            "检查人员",
+            "；".join(
+                f"{m['name']}（执法证 {m['certificate_no']}，{m['department']}）"
+                for m in data["team"]
+                if m["active"]
+            )
+            or "—",
+        ),
         ("首次提交", form["first_submitted_at"]),
     ]
     story.append(Table([[p(k), p(v)] for k, v in impl], colWidths=[38 * mm, 136 * mm], style=grid))
@@ -204,11 +244,18 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
         notes = "；".join(x["text"] for x in cp["notes"])
         remark = "；".join(x for x in (answer.get("note") or "", notes) if x)
         who = answer.get("inspector_name")
-        rows.append([p(n), p(f"{cp['item_name']}：{cp['question']}" if cp["item_name"] else cp["question"]),
-                     p(cp["legal_basis"]), p(_answer_text(answer.get("value")) + (f"\n（{who}）" if who else "")),
-                     p(remark)])
-    story.append(Table(rows, colWidths=[12 * mm, 62 * mm, 38 * mm, 26 * mm, 36 * mm], style=header_grid,
-                       repeatRows=1))
+        rows.append(
+            [
+                p(n),
+                p(f"{cp['item_name']}：{cp['question']}" if cp["item_name"] else cp["question"]),
+                p(cp["legal_basis"]),
+                p(_answer_text(answer.get("value")) + (f"\n（{who}）" if who else "")),
+                p(remark),
+            ]
+        )
+    story.append(
+        Table(rows, colWidths=[12 * mm, 62 * mm, 38 * mm, 26 * mm, 36 * mm], style=header_grid, repeatRows=1)
+    )
     if data["notes"]:
         story.append(Spacer(1, 3 * mm))
         story.append(p("现场记录：" + "；".join(n["text"] for n in data["notes"])))
@@ -216,20 +263,25 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
     photos = [e for e in data["evidence"] if e["kind"] == "photo" and e["has_thumbnail"]]
     if photos:
         story.append(p("四、现场照片", h2))
-        ev_rows = {e.id: e for e in session.execute(
-            select(Evidence).where(Evidence.id.in_([uuid.UUID(x["id"]) for x in photos]))  # type: ignore[attr-defined]
-        ).scalars()}
+        ev_rows = {
+            e.id: e
+            for e in session.execute(
+                select(Evidence).where(Evidence.id.in_([uuid.UUID(x["id"]) for x in photos]))  # type: ignore[attr-defined]
+            ).scalars()
+        }
         cells = []
         for x in photos:
             ev = ev_rows.get(uuid.UUID(x["id"]))
             raw = _read(store, ev.thumbnail_key if ev else None)
-            if not _image_ok(raw):
+            if raw is None or not _image_ok(raw):
                 continue
             img = Image(io.BytesIO(raw))
             scale = min(52 * mm / img.imageWidth, 40 * mm / img.imageHeight)
             img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
-            caption = (f"{x['checkpoint_key'] or '—'} · {_fmt(x['captured_at'])} · {x['inspector_name']}"
-                       f" · SHA-256 {x['sha256'][:12]}…")
+            caption = (
+                f"{x['checkpoint_key'] or '—'} · {_fmt(x['captured_at'])} · {x['inspector_name']}"
+                f" · SHA-256 {x['sha256'][:12]}…"
+            )
             cells.append([img, p(caption, small)])
         table_rows = []
         for i in range(0, len(cells), 3):
@@ -237,15 +289,29 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
             table_rows.append([c[0] for c in chunk] + [""] * (3 - len(chunk)))
             table_rows.append([c[1] for c in chunk] + [""] * (3 - len(chunk)))
         if table_rows:
-            story.append(Table(table_rows, colWidths=[58 * mm] * 3,
-                               style=TableStyle([("FONTNAME", (0, 0), (-1, -1), font),
-                                                 ("VALIGN", (0, 0), (-1, -1), "TOP")])))
+            story.append(
+                Table(
+                    table_rows,
+                    colWidths=[58 * mm] * 3,
+                    style=TableStyle(
+                        [("FONTNAME", (0, 0), (-1, -1), font), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+                    ),
+                )
+            )
     others = [e for e in data["evidence"] if not (e["kind"] == "photo" and e["has_thumbnail"])]
     if others:
         story.append(Spacer(1, 2 * mm))
-        story.append(p("其他证据：" + "；".join(
-            f"{e['filename'] or e['kind']}（{e['kind']}，{_fmt(e['captured_at'])}，SHA-256 {e['sha256'][:12]}…）"
-            for e in others), small))
+        story.append(
+            p(
+                "其他证据："
+                + "；".join(
+                    f"{e['filename'] or e['kind']}（{e['kind']}，{_fmt(e['captured_at'])}，"
+                    f"SHA-256 {e['sha256'][:12]}…）"
+                    for e in others
+                ),
+                small,
+            )
+        )
 
     story.append(p("五、签名", h2))
     sig_cells = []
@@ -258,7 +324,7 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
             raw = _read(store, row.object_key, limit=1024 * 1024)
         role = "检查人员" if s["signer"] == "inspector" else "企业代表"
         label = p(f"{role}：{s['name']}（{_fmt(s['signed_at'])}）", small)
-        if _image_ok(raw):
+        if raw is not None and _image_ok(raw):
             img = Image(io.BytesIO(raw))
             scale = min(50 * mm / img.imageWidth, 20 * mm / img.imageHeight)
             img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
@@ -271,8 +337,9 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
             chunk = sig_cells[i : i + 3]
             sig_rows.append([c[0] for c in chunk] + [""] * (3 - len(chunk)))
             sig_rows.append([c[1] for c in chunk] + [""] * (3 - len(chunk)))
-        story.append(Table(sig_rows, colWidths=[58 * mm] * 3,
-                           style=TableStyle([("FONTNAME", (0, 0), (-1, -1), font)])))
+        story.append(
+            Table(sig_rows, colWidths=[58 * mm] * 3, style=TableStyle([("FONTNAME", (0, 0), (-1, -1), font)]))
+        )
     else:
         story.append(p("无签名"))
 
@@ -280,20 +347,38 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
     result = data["result"]
     if result:
         lines = [
-            ("结果类别", result["category"]["label"]), ("情况说明", result["details"]),
+            ("结果类别", result["category"]["label"]),
+            ("情况说明", result["details"]),
             ("分事项结果", "；".join(f"{i['item_name']}：{i['category']['label']}" for i in result["items"])),
-            ("后续处置", "；".join(f"{f['kind_label']}（{f['status_label']}"
-                                  + (f"，期限 {_fmt(f['deadline'])}" if f["deadline"] else "") + "）"
-                                  for f in result["follow_ups"]) or "无"),
-            ("完成日期", result["completed_on"]), ("公示期限", result["publication_deadline"]),
+            (
+                "后续处置",
+                "；".join(
+                    f"{f['kind_label']}（{f['status_label']}"
+                    + (f"，期限 {_fmt(f['deadline'])}" if f["deadline"] else "")
+                    + "）"
+                    for f in result["follow_ups"]
+                )
+                or "无",
+            ),
+            ("完成日期", result["completed_on"]),
+            ("公示期限", result["publication_deadline"]),
             ("公示状态", PUBLICATION_STATUS_LABELS[result["publication_status"]]),
         ]
         url = public_result_url(public_base_url, result["id"])
         qr = Image(io.BytesIO(_qr_png(url)), width=30 * mm, height=30 * mm)
         qr_cell = [qr, p("扫码查看公示结果", small), p(url, small)]
-        story.append(Table([[Table([[p(k), p(v)] for k, v in lines], colWidths=[26 * mm, 108 * mm], style=grid),
-                             qr_cell]], colWidths=[136 * mm, 38 * mm],
-                           style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")])))
+        story.append(
+            Table(
+                [
+                    [
+                        Table([[p(k), p(v)] for k, v in lines], colWidths=[26 * mm, 108 * mm], style=grid),
+                        qr_cell,
+                    ]
+                ],
+                colWidths=[136 * mm, 38 * mm],
+                style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]),
+            )
+        )
     else:
         proposed = data["proposed_result"]
         story.append(p("检查结果尚未录入。拟定结果：" + ((proposed or {}).get("raw") or "—") + "（待审核）"))
@@ -307,8 +392,16 @@ def form_record_pdf(*, session: Session, actor: User, store: Any, form_id: uuid.
         canvas.restoreState()
 
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
-                            bottomMargin=16 * mm, title=f"一企一表检查记录 {form['code']}", author="双随机、一公开监管平台")
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=f"一企一表检查记录 {form['code']}",
+        author="双随机、一公开监管平台",
+    )
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return out.getvalue(), f"检查记录-{form['code']}.pdf"
 
@@ -351,21 +444,55 @@ def results_xlsx(*, session: Session, actor: User, filters: results_service.Resu
     wb = _workbook()
     ws = wb.active
     ws.title = "检查结果"
-    header = ["表号", "检查对象", "统一社会信用代码", "录入部门", "结果类别", "情况说明", "分事项结果", "后续处置",
-              "完成日期", "录入期限", "公示期限", "剩余工作日", "逾期", "录入时间", "公示状态", "公示时间",
-              "按时公示", "不予公示理由", "审批意见"]
+    header = [
+        "表号",
+        "检查对象",
+        "统一社会信用代码",
+        "录入部门",
+        "结果类别",
+        "情况说明",
+        "分事项结果",
+        "后续处置",
+        "完成日期",
+        "录入期限",
+        "公示期限",
+        "剩余工作日",
+        "逾期",
+        "录入时间",
+        "公示状态",
+        "公示时间",
+        "按时公示",
+        "不予公示理由",
+        "审批意见",
+    ]
     ws.append(header)
     for v in views:
-        ws.append([_cell(x) for x in (
-            v["form_code"], v["enterprise"]["name"], v["enterprise"]["uscc"], v["department"]["name"],
-            v["category"]["label"], v["details"],
-            "；".join(f"{i['item_name']}：{i['category']['label']}" for i in v["items"]),
-            "；".join(f"{f['kind_label']}（{f['status_label']}）" for f in v["follow_ups"]),
-            v["completed_on"], v["entry_deadline"], v["publication_deadline"], v["workdays_left"],
-            "是" if v["overdue"] else "", v["entered_at"], v["publication_status_label"], v["published_at"],
-            {True: "是", False: "否", None: ""}[v["published_on_time"]], v["withhold"]["reason"],
-            v["withhold"]["decision_note"],
-        )])
+        ws.append(
+            [
+                _cell(x)
+                for x in (
+                    v["form_code"],
+                    v["enterprise"]["name"],
+                    v["enterprise"]["uscc"],
+                    v["department"]["name"],
+                    v["category"]["label"],
+                    v["details"],
+                    "；".join(f"{i['item_name']}：{i['category']['label']}" for i in v["items"]),
+                    "；".join(f"{f['kind_label']}（{f['status_label']}）" for f in v["follow_ups"]),
+                    v["completed_on"],
+                    v["entry_deadline"],
+                    v["publication_deadline"],
+                    v["workdays_left"],
+                    "是" if v["overdue"] else "",
+                    v["entered_at"],
+                    v["publication_status_label"],
+                    v["published_at"],
+                    {True: "是", False: "否", None: ""}[v["published_on_time"]],
+                    v["withhold"]["reason"],
+                    v["withhold"]["decision_note"],
+                )
+            ]
+        )
     _style_header(ws, [18, 30, 22, 18, 26, 40, 40, 30, 12, 12, 12, 10, 6, 18, 14, 18, 8, 30, 20])
     cats = wb.create_sheet("结果类别")
     cats.append(["代码", "类别"])
@@ -378,24 +505,46 @@ def results_xlsx(*, session: Session, actor: User, filters: results_service.Resu
 
 
 STAT_COLUMNS = [
-    ("label", "分组", 30), ("drawn", "抽取户数", 10), ("started", "已开始", 10),
-    ("started_on_time", "按时开始", 10), ("completed", "已完成", 10), ("overdue", "逾期", 8),
-    ("entered", "已录入结果", 10), ("problems", "发现问题", 10), ("problem_rate", "问题发现率", 10),
-    ("entry_rate", "录入率", 10), ("published", "已公示", 10), ("published_on_time", "按时公示", 10),
-    ("withheld", "不予公示", 10), ("publication_rate", "公示率", 10), ("publication_overdue", "公示逾期", 10),
+    ("label", "分组", 30),
+    ("drawn", "抽取户数", 10),
+    ("started", "已开始", 10),
+    ("started_on_time", "按时开始", 10),
+    ("completed", "已完成", 10),
+    ("overdue", "逾期", 8),
+    ("entered", "已录入结果", 10),
+    ("problems", "发现问题", 10),
+    ("problem_rate", "问题发现率", 10),
+    ("entry_rate", "录入率", 10),
+    ("published", "已公示", 10),
+    ("published_on_time", "按时公示", 10),
+    ("withheld", "不予公示", 10),
+    ("publication_rate", "公示率", 10),
+    ("publication_overdue", "公示逾期", 10),
 ]
 GROUP_LABELS = {"department": "按部门", "plan": "按抽查计划", "item": "按抽查事项"}
 
 
-def statistics_xlsx(*, session: Session, actor: User, department_id: uuid.UUID | None = None,
-                    plan_id: uuid.UUID | None = None, year: int | None = None) -> bytes:
+def statistics_xlsx(
+    *,
+    session: Session,
+    actor: User,
+    department_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    year: int | None = None,
+) -> bytes:
     from openpyxl.styles import Font
 
     wb = _workbook()
     wb.remove(wb.active)
     for group_by in statistics_service.GROUPS:
-        stats = statistics_service.statistics(session=session, actor=actor, group_by=group_by,
-                                              department_id=department_id, plan_id=plan_id, year=year)
+        stats = statistics_service.statistics(
+            session=session,
+            actor=actor,
+            group_by=group_by,
+            department_id=department_id,
+            plan_id=plan_id,
+            year=year,
+        )
         ws = wb.create_sheet(GROUP_LABELS[group_by])
         ws.append([c[1] for c in STAT_COLUMNS])
         for row in [*stats["rows"], stats["total"]]:
@@ -408,8 +557,14 @@ def statistics_xlsx(*, session: Session, actor: User, department_id: uuid.UUID |
             cell.font = Font(bold=True)
         _style_header(ws, [c[2] for c in STAT_COLUMNS])
     cats = wb.create_sheet("结果类别分布")
-    stats = statistics_service.statistics(session=session, actor=actor, group_by="department",
-                                          department_id=department_id, plan_id=plan_id, year=year)
+    stats = statistics_service.statistics(
+        session=session,
+        actor=actor,
+        group_by="department",
+        department_id=department_id,
+        plan_id=plan_id,
+        year=year,
+    )
     cats.append(["部门", *CATEGORY_LABELS.values()])
     for row in [*stats["rows"], stats["total"]]:
         counts = {c["code"]: c["count"] for c in row["categories"]}
@@ -418,4 +573,3 @@ def statistics_xlsx(*, session: Session, actor: User, department_id: uuid.UUID |
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
-

@@ -1,16 +1,16 @@
 """Who may read and act on review, results, publication and credit: department staff of the form, by role.
 
 Rules (DESIGN §2 roles):
-- read: admin everywhere; supervisor, approver and planner when their department leads or takes part in the form;
+- read: admin everywhere; supervisor, approver and planner when their department leads or takes part;
 - review actions, result entry, follow-ups, publication and withhold requests: the lead department's
   supervisor (审核人) — the lead department enters and publishes results (牵头部门负责录入);
   publishing may also be done by the lead department's approver (局领导);
 - approving a withhold (不予公示) or a credit listing: the lead department's approver (主要负责人), never
   the person who asked for it;
-- inspectors and witnesses have no grant here: inspectors work through sync, witnesses through draws and audit.
+- inspectors and witnesses have no grant here: inspectors work through sync, witnesses through draws.
 
-An object outside the caller's read reach is a 404 (its existence does not leak); one the caller may read but not
-act on is a 403.
+An object outside the caller's read reach is a 404 (its existence does not leak); one the caller may read
+but not act on is a 403.
 """
 
 from __future__ import annotations
@@ -48,18 +48,32 @@ def can_read(user: User, lead_department_id: uuid.UUID, department_ids: Iterable
     return str(user.department_id) in _as_strs([lead_department_id, *department_ids])
 
 
-def require_read(user: User, lead_department_id: uuid.UUID, department_ids: Iterable[Any] = (),
-                 *, message: str = "资源不存在") -> None:
+def require_read(
+    user: User,
+    lead_department_id: uuid.UUID,
+    department_ids: Iterable[Any] = (),
+    *,
+    message: str = "资源不存在",
+) -> None:
     if not can_read(user, lead_department_id, department_ids):
         raise NotFound(message)
 
 
 def is_lead_staff(user: User, lead_department_id: uuid.UUID, roles: tuple[str, ...]) -> bool:
-    return user.has_role(*roles) and user.department_id is not None and user.department_id == lead_department_id
+    return (
+        user.has_role(*roles) and user.department_id is not None and user.department_id == lead_department_id
+    )
 
 
-def require_lead(user: User, lead_department_id: uuid.UUID, department_ids: Iterable[Any], roles: tuple[str, ...],
-                 *, what: str, message: str = "资源不存在") -> None:
+def require_lead(
+    user: User,
+    lead_department_id: uuid.UUID,
+    department_ids: Iterable[Any],
+    roles: tuple[str, ...],
+    *,
+    what: str,
+    message: str = "资源不存在",
+) -> None:
     """Read reach first (404 outside it), then the acting role in the lead department (403)."""
     require_read(user, lead_department_id, department_ids, message=message)
     if not is_lead_staff(user, lead_department_id, roles):
@@ -87,14 +101,21 @@ def lead_department_filter(user: User, column: Any, department_id: uuid.UUID | N
     return column == user.department_id
 
 
-def read_filter(session: Session, user: User, lead_column: Any, departments_column: Any,
-                department_id: uuid.UUID | None = None) -> Any:
+def read_filter(
+    session: Session,
+    user: User,
+    lead_column: Any,
+    departments_column: Any,
+    department_id: uuid.UUID | None = None,
+) -> Any:
     """Lead or taking part: what a department's staff may read in lists."""
     require_any_role(user, READ_ROLES)
     if user.has_role("admin"):
         if department_id is None:
             return None
-        return or_(lead_column == department_id, json_list_contains(session, departments_column, str(department_id)))
+        return or_(
+            lead_column == department_id, json_list_contains(session, departments_column, str(department_id))
+        )
     if user.department_id is None or (department_id is not None and department_id != user.department_id):
         return lead_column == uuid.UUID(int=0)
     mine = user.department_id

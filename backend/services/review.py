@@ -1,9 +1,9 @@
-"""Supervisor review of submitted 一企一表 forms: the queue, everything needed to judge a form, and the actions.
+"""Supervisor review of submitted 一企一表 forms: the queue, everything needed to judge a form, the actions.
 
 State machine (only the lead department's supervisor acts; every action is audited on the form):
 
     submitted --approve--------------> approved   (the result is entered with it: category, items, follow-ups)
-    submitted --return / more evidence-> returned   (checkpoint-level ReviewComments; version bump → next pull)
+    submitted --return / more evidence-> returned   (checkpoint ReviewComments; version bump → next pull)
     returned  --inspector resubmits (sync push "submit")--> submitted   (back in the queue, same deadline)
 
 The entry/publication deadline runs from the first submission (the inspection's completion), so returning a
@@ -37,7 +37,9 @@ FORM_NOT_FOUND = "检查表不存在"
 COMMENT_KINDS = ("revise", "more_evidence", "note")
 REVIEWABLE = ("submitted",)
 COMMENTABLE = ("submitted", "returned", "approved")
-FAR_FROM_ENTERPRISE_M = 500  # GPS further than this from the registered coordinates is flagged for the reviewer
+FAR_FROM_ENTERPRISE_M = (
+    500  # GPS further than this from the registered coordinates is flagged for the reviewer
+)
 
 ACTION_LABELS = {
     "draw.form_adjusted": "调整检查表",
@@ -92,16 +94,30 @@ def can_act(actor: User, form: InspectionForm) -> bool:
 
 
 def _require_reviewer(actor: User, form: InspectionForm) -> None:
-    result_scope.require_lead(actor, form.lead_department_id, form.department_ids, result_scope.REVIEW_ROLES,
-                              what="审核检查表", message=FORM_NOT_FOUND)
+    result_scope.require_lead(
+        actor,
+        form.lead_department_id,
+        form.department_ids,
+        result_scope.REVIEW_ROLES,
+        what="审核检查表",
+        message=FORM_NOT_FOUND,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- queue
 
 
-def queue(*, session: Session, actor: User, status: str = "submitted", department_id: uuid.UUID | None = None,
-          page: int = 1, page_size: int = 50, today: date | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The lead department's forms awaiting review: nearest entry deadline (= oldest first submission) first."""
+def queue(
+    *,
+    session: Session,
+    actor: User,
+    status: str = "submitted",
+    department_id: uuid.UUID | None = None,
+    page: int = 1,
+    page_size: int = 50,
+    today: date | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """The lead department's forms awaiting review: nearest entry deadline (= oldest submission) first."""
     today = today or results_service.today_china()
     if status not in ("submitted", "returned", "approved"):
         raise Invalid("状态无效", errors={"status": ["可选值：submitted, returned, approved"]})
@@ -117,7 +133,8 @@ def queue(*, session: Session, actor: User, status: str = "submitted", departmen
         at = firsts.get(form.id)
         deadlines[form.id] = (
             results_service.results_deadline(session, results_service.china_date(at), overrides=overrides)
-            if at else (None, False)
+            if at
+            else (None, False)
         )
     far = date.max
 
@@ -131,9 +148,14 @@ def queue(*, session: Session, actor: User, status: str = "submitted", departmen
     return _queue_views(session, page_forms, firsts, deadlines, overrides, today), total
 
 
-def _queue_views(session: Session, forms: list[InspectionForm], firsts: Mapping[uuid.UUID, datetime],
-                 deadlines: Mapping[uuid.UUID, tuple[date | None, bool]], overrides: Mapping[date, bool],
-                 today: date) -> list[dict[str, Any]]:
+def _queue_views(
+    session: Session,
+    forms: list[InspectionForm],
+    firsts: Mapping[uuid.UUID, datetime],
+    deadlines: Mapping[uuid.UUID, tuple[date | None, bool]],
+    overrides: Mapping[date, bool],
+    today: date,
+) -> list[dict[str, Any]]:
     if not forms:
         return []
     ids = [f.id for f in forms]
@@ -147,14 +169,19 @@ def _queue_views(session: Session, forms: list[InspectionForm], firsts: Mapping[
         evidence_counts[form_id][status] += 1
     open_comments: dict[uuid.UUID, int] = defaultdict(int)
     for (form_id,) in session.execute(
-        select(ReviewComment.form_id).where(ReviewComment.form_id.in_(ids),  # type: ignore[attr-defined]
-                                            ReviewComment.resolved_at.is_(None))  # type: ignore[union-attr]
+        select(ReviewComment.form_id).where(
+            ReviewComment.form_id.in_(ids),  # type: ignore[attr-defined]
+            ReviewComment.resolved_at.is_(None),
+        )  # type: ignore[union-attr]
     ).all():
         open_comments[form_id] += 1
     rounds: dict[str, int] = defaultdict(int)
     for (entity_id,) in session.execute(
-        select(AuditEntry.entity_id).where(AuditEntry.entity == "inspection_form", AuditEntry.action == "form.submit",
-                                           AuditEntry.entity_id.in_([str(i) for i in ids]))  # type: ignore[attr-defined]
+        select(AuditEntry.entity_id).where(
+            AuditEntry.entity == "inspection_form",
+            AuditEntry.action == "form.submit",
+            AuditEntry.entity_id.in_([str(i) for i in ids]),
+        )  # type: ignore[attr-defined]
     ).all():
         rounds[entity_id] += 1
     team = _team_names(session, ids)
@@ -165,31 +192,39 @@ def _queue_views(session: Session, forms: list[InspectionForm], firsts: Mapping[
         task = tasks.get(form.task_id) if form.task_id else None
         deadline, estimated = deadlines.get(form.id, (None, False))
         proposed = form.proposed_result or {}
-        out.append({
-            "id": form.id,
-            "code": form.code,
-            "status": form.status,
-            "status_label": FORM_STATUS_LABELS.get(form.status, form.status),
-            "version": form.version,
-            "enterprise": {"id": form.enterprise_id, "name": ent.name if ent else "", "uscc": ent.uscc if ent else "",
-                           "address": (ent.business_address or ent.registered_address) if ent else ""},
-            "department": {"id": form.lead_department_id, "name": dept.name if dept else ""},
-            "task": task,
-            "team": team.get(form.id, []),
-            "inspection_date": form.inspection_date,
-            "deadline_complete": form.deadline_complete,
-            "submitted_at": form.submitted_at,
-            "first_submitted_at": firsts.get(form.id),
-            "submission_round": rounds.get(str(form.id), 0),
-            "entry_deadline": deadline,
-            "deadline_estimated": estimated,
-            "workdays_left": results_service.workdays_left(today, deadline, overrides),
-            "overdue": deadline is not None and deadline < today,
-            "proposed_result": results_service.category_view(_proposed_code(proposed.get("category"))),
-            "evidence": {"total": sum(evidence_counts[form.id].values()),
-                         **{k: evidence_counts[form.id].get(k, 0) for k in ("declared", "received", "rejected")}},
-            "open_comments": open_comments.get(form.id, 0),
-        })
+        out.append(
+            {
+                "id": form.id,
+                "code": form.code,
+                "status": form.status,
+                "status_label": FORM_STATUS_LABELS.get(form.status, form.status),
+                "version": form.version,
+                "enterprise": {
+                    "id": form.enterprise_id,
+                    "name": ent.name if ent else "",
+                    "uscc": ent.uscc if ent else "",
+                    "address": (ent.business_address or ent.registered_address) if ent else "",
+                },
+                "department": {"id": form.lead_department_id, "name": dept.name if dept else ""},
+                "task": task,
+                "team": team.get(form.id, []),
+                "inspection_date": form.inspection_date,
+                "deadline_complete": form.deadline_complete,
+                "submitted_at": form.submitted_at,
+                "first_submitted_at": firsts.get(form.id),
+                "submission_round": rounds.get(str(form.id), 0),
+                "entry_deadline": deadline,
+                "deadline_estimated": estimated,
+                "workdays_left": results_service.workdays_left(today, deadline, overrides),
+                "overdue": deadline is not None and deadline < today,
+                "proposed_result": results_service.category_view(_proposed_code(proposed.get("category"))),
+                "evidence": {
+                    "total": sum(evidence_counts[form.id].values()),
+                    **{k: evidence_counts[form.id].get(k, 0) for k in ("declared", "received", "rejected")},
+                },
+                "open_comments": open_comments.get(form.id, 0),
+            }
+        )
     return out
 
 
@@ -208,17 +243,28 @@ def _tasks(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, A
     except ImportError:  # pragma: no cover
         return {}
     rows = session.execute(
-        select(InspectionTask, AnnualPlan).join(AnnualPlan, AnnualPlan.id == InspectionTask.plan_id)
+        select(InspectionTask, AnnualPlan)
+        .join(AnnualPlan, AnnualPlan.id == InspectionTask.plan_id)
         .where(InspectionTask.id.in_(ids))  # type: ignore[attr-defined]
     ).all()
-    return {t.id: {"id": t.id, "code": t.code, "name": t.name, "plan_id": p.id, "plan_name": p.name,
-                   "plan_year": p.year} for t, p in rows}
+    return {
+        t.id: {
+            "id": t.id,
+            "code": t.code,
+            "name": t.name,
+            "plan_id": p.id,
+            "plan_name": p.name,
+            "plan_year": p.year,
+        }
+        for t, p in rows
+    }
 
 
 def _team_names(session: Session, form_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
     out: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for a, insp in session.execute(
-        select(FormAssignment, Inspector).join(Inspector, Inspector.id == FormAssignment.inspector_id)
+        select(FormAssignment, Inspector)
+        .join(Inspector, Inspector.id == FormAssignment.inspector_id)
         .where(FormAssignment.form_id.in_(form_ids), FormAssignment.active == True)  # type: ignore[attr-defined]  # noqa: E712
         .order_by(FormAssignment.is_lead.desc(), Inspector.name)  # type: ignore[attr-defined]
     ).all():
@@ -248,30 +294,57 @@ def detail(*, session: Session, actor: User, form_id: uuid.UUID, today: date | N
     overrides = results_service.load_overrides(session)
     firsts = results_service.first_submissions(session, [form])
     first = firsts.get(form.id)
-    deadline, estimated = (results_service.results_deadline(session, results_service.china_date(first),
-                                                            overrides=overrides) if first else (None, False))
+    deadline, estimated = (
+        results_service.results_deadline(session, results_service.china_date(first), overrides=overrides)
+        if first
+        else (None, False)
+    )
     dept_ids = {form.lead_department_id, *(_uuid(d) for d in form.department_ids or [])}
     depts = _by_id(session, Department, {d for d in dept_ids if d})
-    assignments = list(session.execute(
-        select(FormAssignment).where(FormAssignment.form_id == form.id).order_by(FormAssignment.assigned_at)  # type: ignore[arg-type]
-    ).scalars())
-    answers = {a.checkpoint_key: a for a in session.execute(
-        select(FormAnswer).where(FormAnswer.form_id == form.id)).scalars()}
-    notes = list(session.execute(
-        select(FormNote).where(FormNote.form_id == form.id).order_by(FormNote.received_at)).scalars())  # type: ignore[arg-type]
-    checkins = list(session.execute(
-        select(FormCheckin).where(FormCheckin.form_id == form.id).order_by(FormCheckin.at)).scalars())  # type: ignore[arg-type]
-    signatures = list(session.execute(
-        select(FormSignature).where(FormSignature.form_id == form.id).order_by(FormSignature.received_at)  # type: ignore[arg-type]
-    ).scalars())
-    evidence = list(session.execute(
-        select(Evidence).where(Evidence.form_id == form.id).order_by(Evidence.captured_at)).scalars())  # type: ignore[arg-type]
-    comments = list(session.execute(
-        select(ReviewComment).where(ReviewComment.form_id == form.id).order_by(ReviewComment.created_at)  # type: ignore[arg-type]
-    ).scalars())
-    inspector_ids = ({a.inspector_id for a in assignments} | {a.inspector_id for a in answers.values()}
-                     | {n.inspector_id for n in notes} | {c.inspector_id for c in checkins}
-                     | {s.inspector_id for s in signatures} | {e.inspector_id for e in evidence})
+    assignments = list(
+        session.execute(
+            select(FormAssignment)
+            .where(FormAssignment.form_id == form.id)
+            .order_by(FormAssignment.assigned_at)  # type: ignore[arg-type]
+        ).scalars()
+    )
+    answers = {
+        a.checkpoint_key: a
+        for a in session.execute(select(FormAnswer).where(FormAnswer.form_id == form.id)).scalars()
+    }
+    notes = list(
+        session.execute(
+            select(FormNote).where(FormNote.form_id == form.id).order_by(FormNote.received_at)
+        ).scalars()
+    )  # type: ignore[arg-type]
+    checkins = list(
+        session.execute(
+            select(FormCheckin).where(FormCheckin.form_id == form.id).order_by(FormCheckin.at)
+        ).scalars()
+    )  # type: ignore[arg-type]
+    signatures = list(
+        session.execute(
+            select(FormSignature).where(FormSignature.form_id == form.id).order_by(FormSignature.received_at)  # type: ignore[arg-type]
+        ).scalars()
+    )
+    evidence = list(
+        session.execute(
+            select(Evidence).where(Evidence.form_id == form.id).order_by(Evidence.captured_at)
+        ).scalars()
+    )  # type: ignore[arg-type]
+    comments = list(
+        session.execute(
+            select(ReviewComment).where(ReviewComment.form_id == form.id).order_by(ReviewComment.created_at)  # type: ignore[arg-type]
+        ).scalars()
+    )
+    inspector_ids = (
+        {a.inspector_id for a in assignments}
+        | {a.inspector_id for a in answers.values()}
+        | {n.inspector_id for n in notes}
+        | {c.inspector_id for c in checkins}
+        | {s.inspector_id for s in signatures}
+        | {e.inspector_id for e in evidence}
+    )
     inspectors = _by_id(session, Inspector, inspector_ids)
     users = _by_id(session, User, {c.author_id for c in comments})
     confirmations = _confirmations(session, form)
@@ -292,44 +365,85 @@ def detail(*, session: Session, actor: User, form_id: uuid.UUID, today: date | N
         comments_by_cp[c.checkpoint_key].append(c)
 
     def comment_view(c: ReviewComment) -> dict[str, Any]:
-        return {"id": c.id, "checkpoint_key": c.checkpoint_key, "kind": c.kind, "comment": c.comment,
-                "author": {"id": c.author_id, "name": users[c.author_id].display_name if c.author_id in users else ""},
-                "created_at": c.created_at, "resolved_at": c.resolved_at}
+        return {
+            "id": c.id,
+            "checkpoint_key": c.checkpoint_key,
+            "kind": c.kind,
+            "comment": c.comment,
+            "author": {
+                "id": c.author_id,
+                "name": users[c.author_id].display_name if c.author_id in users else "",
+            },
+            "created_at": c.created_at,
+            "resolved_at": c.resolved_at,
+        }
 
     warnings: list[dict[str, Any]] = []
     checkpoint_views = []
     for cp in form.checkpoints or []:
         key = cp.get("key")
         answer = answers.get(key)
-        photos = [e for e in evidence if e.checkpoint_key == key and e.kind == "photo" and e.status != "rejected"]
-        missing_photo = bool(cp.get("photo_required")) and not photos and not (answer and answer.value == "na")
+        photos = [
+            e for e in evidence if e.checkpoint_key == key and e.kind == "photo" and e.status != "rejected"
+        ]
+        missing_photo = (
+            bool(cp.get("photo_required")) and not photos and not (answer and answer.value == "na")
+        )
         if answer is None or answer.value is None:
-            warnings.append({"code": "unanswered", "checkpoint_key": key, "message": f"检查要点未作答：{cp.get('question')}"})
+            warnings.append(
+                {
+                    "code": "unanswered",
+                    "checkpoint_key": key,
+                    "message": f"检查要点未作答：{cp.get('question')}",
+                }
+            )
         if missing_photo:
-            warnings.append({"code": "missing_photo", "checkpoint_key": key,
-                             "message": f"要求拍照但没有照片：{cp.get('question')}"})
-        checkpoint_views.append({
-            "key": key,
-            "question": cp.get("question", ""),
-            "legal_basis": cp.get("legal_basis") or cp.get("legal_clause") or "",
-            "item_code": cp.get("item_code") or "",
-            "item_name": cp.get("item_name") or "",
-            "item_version_id": cp.get("item_version_id"),
-            "department": cp.get("department") or "",
-            "answer_kind": cp.get("answer_kind") or "pass_fail",
-            "options": cp.get("options") or [],
-            "photo_required": bool(cp.get("photo_required")),
-            "answer": None if answer is None else {
-                "value": answer.value, "note": answer.note, "inspector_id": answer.inspector_id,
-                "inspector_name": insp_name(answer.inspector_id), "device_id": answer.device_id,
-                "answered_at": answer.answered_at, "received_at": answer.received_at, "version": answer.version,
-            },
-            "notes": [{"id": n.id, "text": n.text, "inspector_name": insp_name(n.inspector_id),
-                       "device_id": n.device_id, "received_at": n.received_at} for n in notes_by_cp.get(key, [])],
-            "evidence_ids": evidence_by_cp.get(key, []),
-            "missing_photo": missing_photo,
-            "comments": [comment_view(c) for c in comments_by_cp.get(key, [])],
-        })
+            warnings.append(
+                {
+                    "code": "missing_photo",
+                    "checkpoint_key": key,
+                    "message": f"要求拍照但没有照片：{cp.get('question')}",
+                }
+            )
+        checkpoint_views.append(
+            {
+                "key": key,
+                "question": cp.get("question", ""),
+                "legal_basis": cp.get("legal_basis") or cp.get("legal_clause") or "",
+                "item_code": cp.get("item_code") or "",
+                "item_name": cp.get("item_name") or "",
+                "item_version_id": cp.get("item_version_id"),
+                "department": cp.get("department") or "",
+                "answer_kind": cp.get("answer_kind") or "pass_fail",
+                "options": cp.get("options") or [],
+                "photo_required": bool(cp.get("photo_required")),
+                "answer": None
+                if answer is None
+                else {
+                    "value": answer.value,
+                    "note": answer.note,
+                    "inspector_id": answer.inspector_id,
+                    "inspector_name": insp_name(answer.inspector_id),
+                    "device_id": answer.device_id,
+                    "answered_at": answer.answered_at,
+                    "received_at": answer.received_at,
+                    "version": answer.version,
+                },
+                "notes": [
+                    {
+                        "id": n.id,
+                        "text": n.text,
+                        "inspector_name": insp_name(n.inspector_id),
+                        "device_id": n.device_id,
+                        "received_at": n.received_at,
+                    }
+                    for n in notes_by_cp.get(key, [])
+                ],
+                "evidence_ids": evidence_by_cp.get(key, []),
+                "missing_photo": missing_photo,
+                "comments": [comment_view(c) for c in comments_by_cp.get(key, [])],
+            }
+        )
 
     evidence_views = []
     for e in evidence:
@@ -337,25 +451,49 @@ def detail(*, session: Session, actor: User, form_id: uuid.UUID, today: date | N
         evidence_views.append(view)
         prov = view["provenance"]
         if e.status == "declared":
-            warnings.append({"code": "evidence_pending", "evidence_id": str(e.id), "message": "证据文件尚未上传完成"})
+            warnings.append(
+                {"code": "evidence_pending", "evidence_id": str(e.id), "message": "证据文件尚未上传完成"}
+            )
         if e.status == "rejected":
-            warnings.append({"code": "evidence_rejected", "evidence_id": str(e.id),
-                             "message": f"证据被拒收：{e.rejected_reason or ''}"})
+            warnings.append(
+                {
+                    "code": "evidence_rejected",
+                    "evidence_id": str(e.id),
+                    "message": f"证据被拒收：{e.rejected_reason or ''}",
+                }
+            )
         dist = prov["distance_to_enterprise_m"]
         if dist is not None and dist > FAR_FROM_ENTERPRISE_M:
-            warnings.append({"code": "far_from_enterprise", "evidence_id": str(e.id),
-                             "message": f"拍摄位置距企业登记地址约 {round(dist)} 米"})
+            warnings.append(
+                {
+                    "code": "far_from_enterprise",
+                    "evidence_id": str(e.id),
+                    "message": f"拍摄位置距企业登记地址约 {round(dist)} 米",
+                }
+            )
     checkin_views = []
     for c in checkins:
         dist = None
         if c.lat is not None and c.lng is not None and ent_lat is not None and ent_lng is not None:
             dist = round(evidence_service.distance_m(c.lat, c.lng, ent_lat, ent_lng), 1)
             if dist > FAR_FROM_ENTERPRISE_M:
-                warnings.append({"code": "checkin_far", "message": f"签到位置距企业登记地址约 {round(dist)} 米"})
-        checkin_views.append({"at": c.at, "received_at": c.received_at, "lat": c.lat, "lng": c.lng,
-                              "accuracy_m": c.accuracy_m, "no_fix_reason": c.no_fix_reason,
-                              "inspector_id": c.inspector_id, "inspector_name": insp_name(c.inspector_id),
-                              "device_id": c.device_id, "distance_to_enterprise_m": dist})
+                warnings.append(
+                    {"code": "checkin_far", "message": f"签到位置距企业登记地址约 {round(dist)} 米"}
+                )
+        checkin_views.append(
+            {
+                "at": c.at,
+                "received_at": c.received_at,
+                "lat": c.lat,
+                "lng": c.lng,
+                "accuracy_m": c.accuracy_m,
+                "no_fix_reason": c.no_fix_reason,
+                "inspector_id": c.inspector_id,
+                "inspector_name": insp_name(c.inspector_id),
+                "device_id": c.device_id,
+                "distance_to_enterprise_m": dist,
+            }
+        )
     if not checkins:
         warnings.append({"code": "no_checkin", "message": "没有现场签到记录"})
     latest_sigs: dict[tuple[str, str], FormSignature] = {}
@@ -363,29 +501,42 @@ def detail(*, session: Session, actor: User, form_id: uuid.UUID, today: date | N
         latest_sigs[(s.signer, s.name)] = s
     if not any(s.signer == "enterprise_rep" for s in signatures):
         refusal = next((n.text for n in notes if n.text.startswith("企业代表拒绝签字")), None)
-        warnings.append({"code": "no_enterprise_signature",
-                         "message": refusal or "没有企业代表签名，也没有拒绝签字的记录"})
+        warnings.append(
+            {
+                "code": "no_enterprise_signature",
+                "message": refusal or "没有企业代表签名，也没有拒绝签字的记录",
+            }
+        )
     result = results_service.result_for_form(session, form.id)
     proposed = form.proposed_result or {}
     proposed_code = _proposed_code(proposed.get("category"))
     if proposed and proposed_code is None:
-        warnings.append({"code": "proposed_not_standard",
-                         "message": f"拟定结果不是标准类别：{proposed.get('category')}"})
+        warnings.append(
+            {"code": "proposed_not_standard", "message": f"拟定结果不是标准类别：{proposed.get('category')}"}
+        )
     acting = can_act(actor, form)
     return {
         "form": {
-            "id": form.id, "code": form.code, "status": form.status,
-            "status_label": FORM_STATUS_LABELS.get(form.status, form.status), "version": form.version,
+            "id": form.id,
+            "code": form.code,
+            "status": form.status,
+            "status_label": FORM_STATUS_LABELS.get(form.status, form.status),
+            "version": form.version,
             "task": _tasks(session, {form.task_id}).get(form.task_id) if form.task_id else None,
-            "lead_department": {"id": form.lead_department_id,
-                                "name": depts[form.lead_department_id].name if form.lead_department_id in depts
-                                else ""},
+            "lead_department": {
+                "id": form.lead_department_id,
+                "name": depts[form.lead_department_id].name if form.lead_department_id in depts else "",
+            },
             "departments": [{"id": d.id, "name": d.name} for d in depts.values()],
-            "inspection_date": form.inspection_date, "deadline_start": form.deadline_start,
-            "deadline_complete": form.deadline_complete, "dispatched_at": form.dispatched_at,
-            "submitted_at": form.submitted_at, "first_submitted_at": first,
+            "inspection_date": form.inspection_date,
+            "deadline_start": form.deadline_start,
+            "deadline_complete": form.deadline_complete,
+            "dispatched_at": form.dispatched_at,
+            "submitted_at": form.submitted_at,
+            "first_submitted_at": first,
             "submission_round": results_service.submission_count(session, form.id),
-            "entry_deadline": deadline, "deadline_estimated": estimated,
+            "entry_deadline": deadline,
+            "deadline_estimated": estimated,
             "workdays_left": results_service.workdays_left(today, deadline, overrides),
         },
         "enterprise": {
@@ -393,42 +544,85 @@ def detail(*, session: Session, actor: User, form_id: uuid.UUID, today: date | N
             "name": (ent.name if ent else snap.get("name")) or "",
             "uscc": (ent.uscc if ent else snap.get("uscc")) or "",
             "entity_type": (ent.entity_type if ent else snap.get("entity_type")) or "",
-            "legal_representative": (ent.legal_representative if ent else snap.get("legal_representative")) or "",
+            "legal_representative": (ent.legal_representative if ent else snap.get("legal_representative"))
+            or "",
             "phone": (ent.phone if ent else snap.get("phone")) or "",
             "registered_address": (ent.registered_address if ent else snap.get("registered_address")) or "",
             "business_address": (ent.business_address if ent else snap.get("business_address")) or "",
             "region_code": (ent.region_code if ent else snap.get("region_code")) or "",
             "industry_code": (ent.industry_code if ent else snap.get("industry_code")) or "",
             "status": (ent.status if ent else snap.get("status")) or "",
-            "lat": ent_lat, "lng": ent_lng,
+            "lat": ent_lat,
+            "lng": ent_lng,
             "risk_level": ent.risk_level if ent else None,
             "abnormal_list": ent.abnormal_list if ent else None,
             "serious_violation": ent.serious_violation if ent else None,
             "snapshot": snap,
         },
-        "team": [{"inspector_id": a.inspector_id, "name": insp_name(a.inspector_id),
-                  "certificate_no": inspectors[a.inspector_id].certificate_no if a.inspector_id in inspectors else "",
-                  "department": depts[a.department_id].name if a.department_id in depts else "",
-                  "is_lead": a.is_lead, "active": a.active, "replaced_reason": a.replaced_reason,
-                  "confirmed": a.inspector_id in confirmations} for a in assignments],
+        "team": [
+            {
+                "inspector_id": a.inspector_id,
+                "name": insp_name(a.inspector_id),
+                "certificate_no": inspectors[a.inspector_id].certificate_no
+                if a.inspector_id in inspectors
+                else "",
+                "department": depts[a.department_id].name if a.department_id in depts else "",
+                "is_lead": a.is_lead,
+                "active": a.active,
+                "replaced_reason": a.replaced_reason,
+                "confirmed": a.inspector_id in confirmations,
+            }
+            for a in assignments
+        ],
         "checkpoints": checkpoint_views,
-        "notes": [{"id": n.id, "text": n.text, "inspector_name": insp_name(n.inspector_id), "device_id": n.device_id,
-                   "received_at": n.received_at} for n in notes_by_cp.get(None, [])],
+        "notes": [
+            {
+                "id": n.id,
+                "text": n.text,
+                "inspector_name": insp_name(n.inspector_id),
+                "device_id": n.device_id,
+                "received_at": n.received_at,
+            }
+            for n in notes_by_cp.get(None, [])
+        ],
         "checkins": checkin_views,
-        "signatures": [{"id": s.id, "signer": s.signer, "name": s.name, "signed_at": s.signed_at,
-                        "received_at": s.received_at, "sha256": s.sha256, "inspector_id": s.inspector_id,
-                        "inspector_name": insp_name(s.inspector_id), "device_id": s.device_id,
-                        "image_url": f"/api/v1/review/forms/{form.id}/signatures/{s.id}/image"}
-                       for s in latest_sigs.values()],
+        "signatures": [
+            {
+                "id": s.id,
+                "signer": s.signer,
+                "name": s.name,
+                "signed_at": s.signed_at,
+                "received_at": s.received_at,
+                "sha256": s.sha256,
+                "inspector_id": s.inspector_id,
+                "inspector_name": insp_name(s.inspector_id),
+                "device_id": s.device_id,
+                "image_url": f"/api/v1/review/forms/{form.id}/signatures/{s.id}/image",
+            }
+            for s in latest_sigs.values()
+        ],
         "evidence": evidence_views,
-        "proposed_result": None if not proposed else {
-            "category": results_service.category_view(proposed_code), "raw": proposed.get("category"),
-            "details": proposed.get("details") or "", "inspector_id": proposed.get("inspector_id"),
-            "inspector_name": insp_name(_uuid(proposed.get("inspector_id"))), "at": proposed.get("at"),
+        "proposed_result": None
+        if not proposed
+        else {
+            "category": results_service.category_view(proposed_code),
+            "raw": proposed.get("category"),
+            "details": proposed.get("details") or "",
+            "inspector_id": proposed.get("inspector_id"),
+            "inspector_name": insp_name(_uuid(proposed.get("inspector_id"))),
+            "at": proposed.get("at"),
         },
-        "items": [{"item_key": i.key, "item_version_id": i.item_version_id, "item_code": i.item_code,
-                   "item_name": i.item_name, "department_id": i.department_id, "checkpoint_keys": i.checkpoint_keys}
-                  for i in results_service.form_items(form)],
+        "items": [
+            {
+                "item_key": i.key,
+                "item_version_id": i.item_version_id,
+                "item_code": i.item_code,
+                "item_name": i.item_name,
+                "department_id": i.department_id,
+                "checkpoint_keys": i.checkpoint_keys,
+            }
+            for i in results_service.form_items(form)
+        ],
         "review_comments": [comment_view(c) for c in comments],
         "result": results_service.result_views(session, [result], today=today)[0] if result else None,
         "warnings": warnings,
@@ -473,9 +667,14 @@ def _confirmations(session: Session, form: InspectionForm) -> set[uuid.UUID]:
     return set(valid_confirmations(session, [form.id]).get(form.id, []))
 
 
-def _evidence_view(e: Evidence, inspector: Inspector | None, ent_lat: float | None, ent_lng: float | None,
-                   checkin: FormCheckin | None) -> dict[str, Any]:
-    """The evidence service's summary plus a compact provenance line per file (the full chain is one click away)."""
+def _evidence_view(
+    e: Evidence,
+    inspector: Inspector | None,
+    ent_lat: float | None,
+    ent_lng: float | None,
+    checkin: FormCheckin | None,
+) -> dict[str, Any]:
+    """The evidence service's summary plus compact provenance per file (the full chain is one click away)."""
     body = evidence_service.summary(e, inspector)
     media = e.media or {}
     dist_ent = dist_checkin = None
@@ -494,7 +693,9 @@ def _evidence_view(e: Evidence, inspector: Inspector | None, ent_lat: float | No
         "received_at_server": e.received_at,
         "receive_lag_seconds": lag,
         "clock_suspect": lag is not None and lag < -300,  # captured "after" the server received it
-        "lat": e.lat, "lng": e.lng, "accuracy_m": e.accuracy_m,
+        "lat": e.lat,
+        "lng": e.lng,
+        "accuracy_m": e.accuracy_m,
         "distance_to_enterprise_m": dist_ent,
         "distance_to_checkin_m": dist_checkin,
         "hash_verified": e.status == "received" and media.get("sha256_verified") == e.sha256,
@@ -509,27 +710,47 @@ def _evidence_view(e: Evidence, inspector: Inspector | None, ent_lat: float | No
     return body
 
 
-def timeline(session: Session, form: InspectionForm, *, result: InspectionResult | None = None,
-             evidence_ids: list[uuid.UUID] | None = None) -> list[dict[str, Any]]:
-    """The form's audit trail: the form itself, its evidence, its result and follow-ups (hash-chained rows)."""
+def timeline(
+    session: Session,
+    form: InspectionForm,
+    *,
+    result: InspectionResult | None = None,
+    evidence_ids: list[uuid.UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """The form's audit trail: the form, its evidence, its result and follow-ups (hash-chained rows)."""
     if evidence_ids is None:
         evidence_ids = list(session.execute(select(Evidence.id).where(Evidence.form_id == form.id)).scalars())
     if result is None:
         result = results_service.result_for_form(session, form.id)
     terms = [and_(AuditEntry.entity == "inspection_form", AuditEntry.entity_id == str(form.id))]
     if evidence_ids:
-        terms.append(and_(AuditEntry.entity == "evidence",
-                          AuditEntry.entity_id.in_([str(i) for i in evidence_ids])))  # type: ignore[attr-defined]
+        terms.append(
+            and_(AuditEntry.entity == "evidence", AuditEntry.entity_id.in_([str(i) for i in evidence_ids]))
+        )  # type: ignore[attr-defined]
     if result is not None:
         terms.append(and_(AuditEntry.entity == "inspection_result", AuditEntry.entity_id == str(result.id)))
-        follow_ids = [str(i) for i in session.execute(
-            select(FollowUp.id).where(FollowUp.result_id == result.id)).scalars()]
+        follow_ids = [
+            str(i)
+            for i in session.execute(select(FollowUp.id).where(FollowUp.result_id == result.id)).scalars()
+        ]
         if follow_ids:
             terms.append(and_(AuditEntry.entity == "follow_up", AuditEntry.entity_id.in_(follow_ids)))  # type: ignore[attr-defined]
     rows = session.execute(select(AuditEntry).where(or_(*terms)).order_by(AuditEntry.seq)).scalars()  # type: ignore[arg-type]
-    return [{"seq": a.seq, "at": a.at, "actor": a.actor, "actor_id": a.actor_id, "action": a.action,
-             "action_label": ACTION_LABELS.get(a.action, a.action), "entity": a.entity, "entity_id": a.entity_id,
-             "data": a.data, "hash": a.hash} for a in rows]
+    return [
+        {
+            "seq": a.seq,
+            "at": a.at,
+            "actor": a.actor,
+            "actor_id": a.actor_id,
+            "action": a.action,
+            "action_label": ACTION_LABELS.get(a.action, a.action),
+            "entity": a.entity,
+            "entity_id": a.entity_id,
+            "data": a.data,
+            "hash": a.hash,
+        }
+        for a in rows
+    ]
 
 
 # -------------------------------------------------------------------------------------------------- actions
@@ -543,8 +764,11 @@ def _lock(session: Session, form: InspectionForm) -> InspectionForm:
 
 def _check_version(form: InspectionForm, version: int | None) -> None:
     if version is not None and version != form.version:
-        raise Conflict("检查表已更新（可能已被其他审核人处理或检查人员重新提交），请刷新后再操作",
-                       errors={"version": [str(form.version)]}, current_version=form.version)
+        raise Conflict(
+            "检查表已更新（可能已被其他审核人处理或检查人员重新提交），请刷新后再操作",
+            errors={"version": [str(form.version)]},
+            current_version=form.version,
+        )
 
 
 def _require_state(form: InspectionForm, allowed: tuple[str, ...], what: str) -> None:
@@ -571,14 +795,23 @@ def _check_comments(form: InspectionForm, comments: list[Mapping[str, Any]]) -> 
     for n, c in enumerate(comments):
         key = c.get("checkpoint_key")
         if key is not None and key not in keys:
-            raise Invalid("检查要点不存在", errors={f"comments.{n}.checkpoint_key": [f"本表没有检查要点 {key}"]})
+            raise Invalid(
+                "检查要点不存在", errors={f"comments.{n}.checkpoint_key": [f"本表没有检查要点 {key}"]}
+            )
         if not (c.get("comment") or "").strip():
             raise Invalid("审核意见不能为空", errors={f"comments.{n}.comment": ["必填"]})
 
 
-def send_back(*, session: Session, actor: User, form_id: uuid.UUID, kind: str, comments: list[Mapping[str, Any]],
-              version: int | None = None) -> InspectionForm:
-    """Return for revision (kind revise) or ask for more evidence (more_evidence): comments reach the device."""
+def send_back(
+    *,
+    session: Session,
+    actor: User,
+    form_id: uuid.UUID,
+    kind: str,
+    comments: list[Mapping[str, Any]],
+    version: int | None = None,
+) -> InspectionForm:
+    """Return for revision (revise) or ask for more evidence (more_evidence): comments reach the device."""
     form = form_for_review(session, actor, form_id)
     _require_reviewer(actor, form)
     if kind not in ("revise", "more_evidence"):
@@ -593,8 +826,14 @@ def send_back(*, session: Session, actor: User, form_id: uuid.UUID, kind: str, c
     resolved = _resolve_earlier(session, form, now)
     rows = []
     for c in comments:
-        row = ReviewComment(form_id=form.id, checkpoint_key=c.get("checkpoint_key"), comment=c["comment"].strip(),
-                            kind=kind, author_id=actor.id, created_at=now)
+        row = ReviewComment(
+            form_id=form.id,
+            checkpoint_key=c.get("checkpoint_key"),
+            comment=c["comment"].strip(),
+            kind=kind,
+            author_id=actor.id,
+            created_at=now,
+        )
         session.add(row)
         rows.append(row)
     previous = form.status
@@ -603,18 +842,33 @@ def send_back(*, session: Session, actor: User, form_id: uuid.UUID, kind: str, c
     form.updated_at = now
     session.add(form)
     session.flush()
-    audit.record(session=session, actor=actor,
-                 action="review.return" if kind == "revise" else "review.request_evidence",
-                 entity="inspection_form", entity_id=form.id,
-                 data={"from_status": previous, "form_version": form.version, "resolved_earlier": resolved,
-                       "comments": [{"id": str(r.id), "checkpoint_key": r.checkpoint_key, "comment": r.comment}
-                                    for r in rows]})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="review.return" if kind == "revise" else "review.request_evidence",
+        entity="inspection_form",
+        entity_id=form.id,
+        data={
+            "from_status": previous,
+            "form_version": form.version,
+            "resolved_earlier": resolved,
+            "comments": [
+                {"id": str(r.id), "checkpoint_key": r.checkpoint_key, "comment": r.comment} for r in rows
+            ],
+        },
+    )
     session.commit()
     return form
 
 
-def add_note(*, session: Session, actor: User, form_id: uuid.UUID, comment: str, checkpoint_key: str | None = None,
-             ) -> ReviewComment:
+def add_note(
+    *,
+    session: Session,
+    actor: User,
+    form_id: uuid.UUID,
+    comment: str,
+    checkpoint_key: str | None = None,
+) -> ReviewComment:
     """A review note that does not change the form's state (it still reaches the device on the next pull)."""
     form = form_for_review(session, actor, form_id)
     _require_reviewer(actor, form)
@@ -622,21 +876,39 @@ def add_note(*, session: Session, actor: User, form_id: uuid.UUID, comment: str,
     _require_state(form, COMMENTABLE, "添加审核意见")
     _check_comments(form, [{"checkpoint_key": checkpoint_key, "comment": comment}])
     now = utcnow()
-    row = ReviewComment(form_id=form.id, checkpoint_key=checkpoint_key, comment=comment.strip(), kind="note",
-                        author_id=actor.id, created_at=now)
+    row = ReviewComment(
+        form_id=form.id,
+        checkpoint_key=checkpoint_key,
+        comment=comment.strip(),
+        kind="note",
+        author_id=actor.id,
+        created_at=now,
+    )
     session.add(row)
     form.version += 1
     form.updated_at = now
     session.add(form)
     session.flush()
-    audit.record(session=session, actor=actor, action="review.comment", entity="inspection_form", entity_id=form.id,
-                 data={"comment_id": str(row.id), "checkpoint_key": checkpoint_key, "comment": row.comment,
-                       "form_version": form.version})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="review.comment",
+        entity="inspection_form",
+        entity_id=form.id,
+        data={
+            "comment_id": str(row.id),
+            "checkpoint_key": checkpoint_key,
+            "comment": row.comment,
+            "form_version": form.version,
+        },
+    )
     session.commit()
     return row
 
 
-def approve(*, session: Session, actor: User, form_id: uuid.UUID, values: Mapping[str, Any]) -> InspectionResult:
+def approve(
+    *, session: Session, actor: User, form_id: uuid.UUID, values: Mapping[str, Any]
+) -> InspectionResult:
     """Approve a submitted form and enter its result (category, per-item categories, details, follow-ups)."""
     form = form_for_review(session, actor, form_id)
     _require_reviewer(actor, form)
@@ -647,32 +919,55 @@ def approve(*, session: Session, actor: User, form_id: uuid.UUID, values: Mappin
     category = results_service.normalize_category(raw_category)
     follow_ups = list(values.get("follow_ups") or [])
     if category == "problem_pending" and not follow_ups:
-        raise Invalid("“发现问题待后续处理”须登记后续处置（责令整改、立案、移送）",
-                      errors={"follow_ups": ["至少一项"]})
-    details = (values.get("details") if values.get("details") is not None
-               else (form.proposed_result or {}).get("details")) or ""
+        raise Invalid(
+            "“发现问题待后续处理”须登记后续处置（责令整改、立案、移送）", errors={"follow_ups": ["至少一项"]}
+        )
+    details = (
+        values.get("details")
+        if values.get("details") is not None
+        else (form.proposed_result or {}).get("details")
+    ) or ""
     now = utcnow()
     first = results_service.first_submissions(session, [form]).get(form.id) or form.submitted_at or now
     resolved = _resolve_earlier(session, form, now)
     result = results_service.enter_result(
-        session=session, actor=actor, form=form, category=category, details=details.strip(),
-        items=values.get("items"), completed_at=first, failed_keys=results_service._failed_keys(session, form),
+        session=session,
+        actor=actor,
+        form=form,
+        category=category,
+        details=details.strip(),
+        items=values.get("items"),
+        completed_at=first,
+        failed_keys=results_service.failed_checkpoints(session, form),
     )
     for n, f in enumerate(follow_ups):
         results_service.add_follow_up(session, actor, result, f, where=f"follow_ups.{n}.")
     note = (values.get("comment") or "").strip()
     if note:
-        session.add(ReviewComment(form_id=form.id, comment=note, kind="note", author_id=actor.id, created_at=now))
+        session.add(
+            ReviewComment(form_id=form.id, comment=note, kind="note", author_id=actor.id, created_at=now)
+        )
     form.status = "approved"
     form.completed_at = first
     form.version += 1
     form.updated_at = now
     session.add(form)
-    audit.record(session=session, actor=actor, action="review.approve", entity="inspection_form", entity_id=form.id,
-                 data={"result_id": str(result.id), "category": category,
-                       "proposed": (form.proposed_result or {}).get("category"), "comment": note,
-                       "resolved_earlier": resolved, "form_version": form.version,
-                       "follow_ups": len(follow_ups)})
+    audit.record(
+        session=session,
+        actor=actor,
+        action="review.approve",
+        entity="inspection_form",
+        entity_id=form.id,
+        data={
+            "result_id": str(result.id),
+            "category": category,
+            "proposed": (form.proposed_result or {}).get("category"),
+            "comment": note,
+            "resolved_earlier": resolved,
+            "form_version": form.version,
+            "follow_ups": len(follow_ups),
+        },
+    )
     session.commit()
     return result
 
@@ -680,8 +975,9 @@ def approve(*, session: Session, actor: User, form_id: uuid.UUID, values: Mappin
 # ------------------------------------------------------------------------------------------------ signatures
 
 
-def signature_object(*, session: Session, actor: User, form_id: uuid.UUID, signature_id: uuid.UUID
-                     ) -> FormSignature:
+def signature_object(
+    *, session: Session, actor: User, form_id: uuid.UUID, signature_id: uuid.UUID
+) -> FormSignature:
     form = form_for_review(session, actor, form_id)
     sig = session.get(FormSignature, signature_id)
     if sig is None or sig.form_id != form.id:

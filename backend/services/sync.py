@@ -23,7 +23,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from marshmallow import ValidationError
@@ -35,7 +35,7 @@ from ..config import Settings
 from ..errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from ..models.accounts import User
 from ..models.base import utcnow
-from ..models.directory import Department, Enterprise, Inspector
+from ..models.directory import CalendarOverride, Department, Enterprise, Inspector
 from ..models.fieldwork import (
     Evidence,
     FormAnswer,
@@ -61,6 +61,7 @@ from .sync_payloads import PAYLOADS
 
 MiB = 1024 * 1024
 NIL_ID = uuid.UUID(int=0)
+CHINA_TIME = timezone(timedelta(hours=8))
 MAX_ID = uuid.UUID(int=(1 << 128) - 1)
 MAX_PULL_LIMIT = 500
 # What a confirmation vouches for: a later change of any of these by anyone makes confirmations stale.
@@ -151,27 +152,22 @@ def pull(
     }
 
 
-def _working_days_left(today: date, deadline: date | None) -> int | None:
+def _working_days_left(today: date, deadline: date | None, overrides: dict[date, bool]) -> int | None:
+    """Working days (statutory calendar + local 调休 overrides) from today to the deadline; < 0 if late."""
     if deadline is None:
         return None
+    from . import workdays
+
     try:
-        from . import workdays  # built alongside; the statutory calendar with local overrides
-    except ImportError:
-        workdays = None  # type: ignore[assignment]
-    if workdays is not None and hasattr(workdays, "workdays_between"):
-        try:
-            return int(workdays.workdays_between(today, deadline))  # type: ignore[call-arg]
-        except TypeError:
-            pass
-    if deadline < today:
-        return -_weekdays(deadline, today)
-    return _weekdays(today, deadline)
+        return int(workdays.workdays_between(today, deadline, overrides))
+    except DomainError:  # a year the holiday calendar does not cover yet: count Monday to Friday
+        if deadline < today:
+            return -_weekdays(deadline, today)
+        return _weekdays(today, deadline)
 
 
 def _weekdays(start: date, end: date) -> int:
     """Mon-Fri after `start` up to and including `end` (fallback when the holiday calendar is unavailable)."""
-    from datetime import timedelta
-
     count, day = 0, start
     while day < end:
         day += timedelta(days=1)
@@ -283,7 +279,7 @@ def serialize_forms(
     """Forms as field clients see them (docs/sync-protocol.md), loaded in a fixed number of queries."""
     if not forms:
         return []
-    today = today or utcnow().astimezone().date()
+    today = today or utcnow().astimezone(CHINA_TIME).date()  # deadlines are China calendar days
     ids = [f.id for f in forms]
 
     def by_form(model: Any, *order: Any) -> dict[uuid.UUID, list[Any]]:
@@ -335,6 +331,7 @@ def serialize_forms(
     )
     confirmations = valid_confirmations(session, ids)
     previous = _previous_results(session, forms)
+    overrides = {o.day: o.is_workday for o in session.execute(select(CalendarOverride)).scalars()}
 
     out = []
     for form in forms:
@@ -367,7 +364,7 @@ def serialize_forms(
                 "task": _task_info(session, form),
                 "deadline_start": _iso(form.deadline_start),
                 "deadline_complete": _iso(form.deadline_complete),
-                "working_days_left": _working_days_left(today, form.deadline_complete),
+                "working_days_left": _working_days_left(today, form.deadline_complete, overrides),
                 "inspection_date": _iso(form.inspection_date),
                 "enterprise": _enterprise_payload(form, enterprises.get(form.enterprise_id)),
                 "team": team,

@@ -1,4 +1,4 @@
-"""Inspection tasks (抽查任务) under a plan in force: scope, ratio or count, strata, weights, team rules, deadlines."""
+"""Inspection tasks (抽查任务) under a plan in force: scope, strata, weights, teams, deadlines."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def _uuid(value: Any, field: str) -> uuid.UUID:
 def _pinned_items(
     session: Session, plan: AnnualPlan, version_ids: list[Any]
 ) -> tuple[list[str], list[str], dict[str, str]]:
-    """Validate pinned item versions: published, in the plan's list; returns (version ids, item ids, owners)."""
+    """Validate pinned item versions (published, in the plan's list); returns (versions, items, owners)."""
     if not version_ids:
         raise Invalid(
             "请选择本次抽查的事项", errors={"item_version_ids": ["至少选择一个已公布的抽查事项版本"]}
@@ -477,7 +477,7 @@ def task_content(task: InspectionTask) -> dict[str, Any]:
 
 
 def deadlines(session: Session, task: InspectionTask, plan: AnnualPlan) -> dict[str, Any]:
-    """The task's dates; the results date needs the calendar of the completion year (message if not covered)."""
+    """The task's dates; the results date needs the completion year's calendar (a note if not covered)."""
     complete = task.deadline_complete or task.window_end or plan.deadline
     out: dict[str, Any] = {
         "start_by": task.deadline_start,

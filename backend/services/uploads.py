@@ -653,6 +653,7 @@ def complete(*, session: Session, actor: User, settings: Settings, store: Any, u
             evidence_key(actual),
             expected_sha256=evidence.sha256,
             content_type=upload.media_type or "application/octet-stream",
+            verified_sha256=actual,  # hashed while streaming (resumable state): no re-read of the object
         )
     except DigestMismatch as exc:
         _checksum_failed(session, upload, store, actor, evidence, exc.actual)

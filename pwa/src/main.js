@@ -11,5 +11,6 @@ import { router } from './router.js'
 import { restoreSession } from './store/session.js'
 
 restoreSession().finally(() => {
-  createApp(App).use(router).mount('#app')
+  // A task of its own, not a continuation of the IndexedDB work: shorter tasks while a slow phone starts up.
+  setTimeout(() => createApp(App).use(router).mount('#app'))
 })

@@ -35,42 +35,84 @@ class World:
         return [u._inspector for u in self.inspector_users[dept.code]]  # type: ignore[attr-defined]
 
 
-def _item(session: Session, dept: Department, code: str, name: str, basis: str,
-          points: list[tuple[str, str, str, bool]], specialty: str | None = None) -> CheckItemVersion:
+def _item(
+    session: Session,
+    dept: Department,
+    code: str,
+    name: str,
+    basis: str,
+    points: list[tuple[str, str, str, bool]],
+    specialty: str | None = None,
+) -> CheckItemVersion:
     item = CheckItem(code=code, department_id=dept.id)
     session.add(item)
     session.flush()
-    version = CheckItemVersion(item_id=item.id, version=1, status="published", name=name, basis=basis,
-                               methods=["实地检查"], specialty=specialty)
+    version = CheckItemVersion(
+        item_id=item.id,
+        version=1,
+        status="published",
+        name=name,
+        basis=basis,
+        methods=["实地检查"],
+        specialty=specialty,
+    )
     session.add(version)
     session.flush()
     for i, (key, question, clause, photo) in enumerate(points):
-        session.add(Checkpoint(item_version_id=version.id, position=i, key=key, question=question,
-                               legal_clause=clause, photo_required=photo))
+        session.add(
+            Checkpoint(
+                item_version_id=version.id,
+                position=i,
+                key=key,
+                question=question,
+                legal_clause=clause,
+                photo_required=photo,
+            )
+        )
     session.commit()
     return version
 
 
-def build_world(session: Session, token_for: Any, app: Any, *, enterprises: int = 60,
-                inspectors_per_department: int = 5) -> World:
+def build_world(
+    session: Session, token_for: Any, app: Any, *, enterprises: int = 60, inspectors_per_department: int = 5
+) -> World:
     app.config["SHUANGSUI_TODAY"] = TODAY
     lead = factories.make_department(session, code="SCJG", name="利州区市场监督管理局")
     partner = factories.make_department(session, code="WJJ", name="利州区卫生健康局")
     item_lead = _item(
-        session, lead, "SCJG-NB", "企业年度报告公示情况", "《企业信息公示暂行条例》",
-        [("nb1", "是否按时公示年度报告？", "第八条", True), ("nb2", "营业执照是否在经营场所醒目位置悬挂？", "第十条", False)],
+        session,
+        lead,
+        "SCJG-NB",
+        "企业年度报告公示情况",
+        "《企业信息公示暂行条例》",
+        [
+            ("nb1", "是否按时公示年度报告？", "第八条", True),
+            ("nb2", "营业执照是否在经营场所醒目位置悬挂？", "第十条", False),
+        ],
     )
     item_partner = _item(
-        session, partner, "WJJ-GG", "公共场所卫生许可", "《公共场所卫生管理条例》",
-        [("gg1", "是否按时公示年度报告?", "第六条", False),  # the same question, half-width mark: merged
-         ("gg2", "从业人员是否持有效健康合格证明？", "第七条", True)],
+        session,
+        partner,
+        "WJJ-GG",
+        "公共场所卫生许可",
+        "《公共场所卫生管理条例》",
+        [
+            ("gg1", "是否按时公示年度报告?", "第六条", False),  # the same question, half-width mark: merged
+            ("gg2", "从业人员是否持有效健康合格证明？", "第七条", True),
+        ],
     )
     ents = []
     for i in range(enterprises):
-        ents.append(factories.make_enterprise(
-            session, region_code=REGION, abnormal_list=(i % 7 == 0), complaints_count=i % 4, risk_level=1 + i % 4,
-            industry_code="H6210" if i % 2 else "F5211",
-        ))
+        ents.append(
+            factories.make_enterprise(
+                session,
+                region_code=REGION,
+                abnormal_list=(i % 7 == 0),
+                complaints_count=i % 4,
+                risk_level=1 + i % 4,
+                industry_code="H6210" if i % 2 else "F5211",
+            )
+        )
     excluded = [
         factories.make_enterprise(session, region_code=REGION, status="cancelled"),
         factories.make_enterprise(session, region_code=REGION, status="revoked"),
@@ -143,14 +185,29 @@ ENTROPY = [
 def drawn_task(client: Any, world: World, **task_over: Any) -> dict[str, Any]:
     plan = published_plan(client, world)
     t = task(client, world, plan, **task_over)
-    ok(client.post(f"/api/v1/tasks/{t['id']}/notice", json={"entropy_sources": ENTROPY}, headers=world.planner), 201)
+    ok(
+        client.post(
+            f"/api/v1/tasks/{t['id']}/notice", json={"entropy_sources": ENTROPY}, headers=world.planner
+        ),
+        201,
+    )
     enter_entropy(client, world, t["id"])
     draw = ok(client.post(f"/api/v1/tasks/{t['id']}/draw/perform", headers=world.planner))
     return {"plan": plan, "task": t, "draw": draw}
 
 
 def enter_entropy(client: Any, world: World, task_id: str) -> None:
-    ok(client.post(f"/api/v1/tasks/{task_id}/draw/entropy", json={"source": "见证人甲", "numbers": [6, 2, 5]},
-                   headers=world.witness))
-    ok(client.post(f"/api/v1/tasks/{task_id}/draw/entropy", json={"source": "上证指数", "value": "3367.58"},
-                   headers=world.witness))
+    ok(
+        client.post(
+            f"/api/v1/tasks/{task_id}/draw/entropy",
+            json={"source": "见证人甲", "numbers": [6, 2, 5]},
+            headers=world.witness,
+        )
+    )
+    ok(
+        client.post(
+            f"/api/v1/tasks/{task_id}/draw/entropy",
+            json={"source": "上证指数", "value": "3367.58"},
+            headers=world.witness,
+        )
+    )

@@ -58,9 +58,10 @@ def load_state(engine: Engine, form_id: str) -> ServerState:
         evidence = rows(Evidence)
         ev_ids = [e.id for e in evidence]
         uploads = list(s.execute(select(Upload).where(Upload.evidence_id.in_(ev_ids))).scalars()) if ev_ids else []
+        mine = {form_id} | {str(i) for i in ev_ids} | {str(u.id) for u in uploads}
         audit = [
             a for a in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
-            if a.data.get("form_id") == form_id or a.entity_id == form_id
+            if a.data.get("form_id") == form_id or a.entity_id in mine
         ]
         return ServerState(
             form=s.get(InspectionForm, fid),  # type: ignore[arg-type]
@@ -177,6 +178,11 @@ def assert_evidence_arrived_once(state: ServerState, files: list[MediaFile], sto
         assert api.content_sha256(str(e.id)) == e.sha256, f"{e.filename}: served bytes do not hash to {e.sha256}"
     received = Counter(a.entity_id for a in state.audit if a.action == "evidence.received")
     assert received == Counter({str(e.id): 1 for e in state.evidence}), f"evidence.received audit entries: {received}"
+    # The chain of custody must not claim a mismatch for bytes that verified (a retried HEAD, a lost answer).
+    mismatches = [a.data for a in state.audit if a.action == "evidence.checksum_mismatch"]
+    assert not mismatches, f"checksum mismatch recorded for files whose bytes match: {mismatches}"
+    bad = [(str(u.id), u.state, u.error) for u in state.uploads if u.error == "checksum_mismatch"]
+    assert not bad, f"uploads marked checksum_mismatch although the evidence verified: {bad}"
     completed = Counter(str(u.evidence_id) for u in state.uploads if u.state == "completed")
     if expect_one_upload_each:
         assert completed == Counter({str(e.id): 1 for e in state.evidence}), f"completed uploads: {completed}"

@@ -1,4 +1,4 @@
-"""Credit linkage (信用监管联动): configurable rules, listing proposals for the department head, credit records."""
+"""Credit linkage (信用监管联动): configurable rules, listing proposals for the head, credit records."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class RuleByCategory(MethodView):
     @blp.arguments(CreditRuleInputSchema)
     @blp.response(200, CreditRuleSchema)
     def put(self, body, category):
-        """Configure a category's rule: risk level change and the listing it proposes (system administrator)"""
+        """Configure a category's rule: risk level change and proposed listing (system administrator)"""
         return service.set_rule(session=get_session(), actor=current_user(), category=category, values=body)
 
 
@@ -50,8 +50,12 @@ class Proposals(MethodView):
     def get(self, args):
         """Listing proposals of the caller's department (pending by default)"""
         session = get_session()
-        rows = service.list_proposals(session=session, actor=current_user(), status=args["status"],
-                                      department_id=args.get("department_id"))
+        rows = service.list_proposals(
+            session=session,
+            actor=current_user(),
+            status=args["status"],
+            department_id=args.get("department_id"),
+        )
         return service.proposal_views(session, rows)
 
 
@@ -61,10 +65,15 @@ class ProposalDecision(MethodView):
     @blp.arguments(CreditDecisionSchema)
     @blp.response(200, CreditProposalSchema)
     def post(self, body, proposal_id):
-        """Approve (the enterprise is listed; the next draw weighs it) or reject — the department head (approver)"""
+        """Approve (listed; the next draw weighs it) or reject — the department head (approver)"""
         session = get_session()
-        row = service.decide_proposal(session=session, actor=current_user(), proposal_id=proposal_id,
-                                      approve=body["approve"], note=body.get("note", ""))
+        row = service.decide_proposal(
+            session=session,
+            actor=current_user(),
+            proposal_id=proposal_id,
+            approve=body["approve"],
+            note=body.get("note", ""),
+        )
         return service.proposal_views(session, [row])[0]
 
 
@@ -74,4 +83,6 @@ class EnterpriseCredit(MethodView):
     @blp.response(200, CreditTimelineSchema)
     def get(self, enterprise_id):
         """An enterprise's credit record: public entries, and internal ones of results the caller may read"""
-        return service.enterprise_timeline(session=get_session(), actor=current_user(), enterprise_id=enterprise_id)
+        return service.enterprise_timeline(
+            session=get_session(), actor=current_user(), enterprise_id=enterprise_id
+        )

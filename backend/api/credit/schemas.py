@@ -12,8 +12,12 @@ class CreditRuleSchema(Schema):
     category = fields.String()
     category_label = fields.String()
     risk_level_delta = fields.Integer(metadata={"description": "风险等级调整（1 低 … 4 高，结果封顶）"})
-    propose_flag = fields.String(allow_none=True, metadata={"description": "abnormal_list | serious_violation | "
-                                                                           "blacklist：提议列入（须部门负责人审批）"})
+    propose_flag = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "abnormal_list | serious_violation | blacklist：提议列入（须部门负责人审批）"
+        },
+    )
     active = fields.Boolean()
     note = fields.String()
     source = fields.String(metadata={"description": "default 默认规则 | configured 已配置"})
@@ -75,8 +79,11 @@ class CreditEnterpriseSchema(Schema):
 
 class CreditRecordSchema(Schema):
     id = fields.UUID()
-    kind = fields.String(metadata={"description": "inspection_result | risk_level | flag_proposed | flag_listed | "
-                                                 "flag_rejected"})
+    kind = fields.String(
+        metadata={
+            "description": "inspection_result | risk_level | flag_proposed | flag_listed | flag_rejected"
+        }
+    )
     result_id = fields.UUID(allow_none=True)
     department_id = fields.UUID(allow_none=True)
     category = fields.String(allow_none=True)

@@ -1,4 +1,4 @@
-"""The verifiable draw: notice, witnessed entropy, perform, dispatch, witness signatures; public read-only views."""
+"""The verifiable draw: notice, witnessed entropy, perform, dispatch, witness signatures; public views."""
 
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ from ...services import draws as service
 from ..security import auth_required, current_user
 from .schemas import (
     DrawDispatchSchema,
-    DrawSchema,
     DrawEntropyInputSchema,
     DrawNoticeInputSchema,
     DrawNoticeSchema,
-    PublicDrawNoticeSchema,
+    DrawSchema,
     DrawSignatureSchema,
     DrawSignInputSchema,
+    PublicDrawNoticeSchema,
 )
 
-blp = Blueprint("draws", __name__, url_prefix="/api/v1", description="摇号（公告、见证、抽取、派发）与公开验证")
+blp = Blueprint(
+    "draws", __name__, url_prefix="/api/v1", description="摇号（公告、见证、抽取、派发）与公开验证"
+)
 
 READERS = ("admin", "planner", "approver", "supervisor", "witness")
 DRAW_INLINE_LIMIT = 200_000  # larger populations run as a CLI job (shuangsui draw notice/run)
@@ -96,7 +98,9 @@ class TaskDraw(MethodView):
     @blp.response(200, DrawSchema)
     def get(self, task_id):
         """The draw of a task: entropy entered so far, then seed, record digest and signatures"""
-        draw, _task, _plan = service.get_task_draw(session=get_session(), actor=current_user(), task_id=task_id)
+        draw, _task, _plan = service.get_task_draw(
+            session=get_session(), actor=current_user(), task_id=task_id
+        )
         return draw_view(draw)
 
 
@@ -139,7 +143,7 @@ class TaskDrawDispatch(MethodView):
     @auth_required("planner")
     @blp.response(200, DrawDispatchSchema)
     def post(self, task_id):
-        """Create the 一企一表 forms and teams in one transaction; visible to exactly the matched inspectors"""
+        """Create the 一企一表 forms and teams in one transaction, seen only by the matched inspectors"""
         result = service.dispatch(
             session=get_session(),
             actor=current_user(),

@@ -1,4 +1,4 @@
-"""Annual plans: CRUD for drafts, submit, approve (signed), reject, publish, filed adjustments; public list."""
+"""Annual plans: drafts, submit, approve (signed), reject, publish, filed adjustments; public list."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from ...services import plans as service
 from ...services.population import ratio_text
 from ..security import auth_required, current_user
 from .schemas import (
-    PlanAdjustmentSchema,
     PlanAdjustInputSchema,
+    PlanAdjustmentSchema,
     PlanInputSchema,
     PlanPatchSchema,
     PlanQuery,
+    PlanReasonSchema,
     PlanSchema,
     PublicPlanSchema,
-    PlanReasonSchema,
 )
 
 blp = Blueprint("plans", __name__, url_prefix="/api/v1", description="年度抽查计划")
@@ -77,7 +77,9 @@ class PlanById(MethodView):
     @blp.response(200, PlanSchema)
     def patch(self, body, plan_id):
         """Edit a draft or rejected plan"""
-        return _view(service.update_plan(session=get_session(), actor=current_user(), plan_id=plan_id, values=body))
+        return _view(
+            service.update_plan(session=get_session(), actor=current_user(), plan_id=plan_id, values=body)
+        )
 
 
 @blp.route("/plans/<uuid:plan_id>/submit")
@@ -97,7 +99,10 @@ class PlanApprove(MethodView):
         """Approve and sign (approver of the lead department; the ratio cap is enforced again)"""
         return _view(
             service.approve_plan(
-                session=get_session(), actor=current_user(), settings=current_app.config["SETTINGS"], plan_id=plan_id
+                session=get_session(),
+                actor=current_user(),
+                settings=current_app.config["SETTINGS"],
+                plan_id=plan_id,
             )
         )
 
@@ -110,7 +115,9 @@ class PlanReject(MethodView):
     def post(self, body, plan_id):
         """Send back to the planner with a reason"""
         return _view(
-            service.reject_plan(session=get_session(), actor=current_user(), plan_id=plan_id, reason=body["reason"])
+            service.reject_plan(
+                session=get_session(), actor=current_user(), plan_id=plan_id, reason=body["reason"]
+            )
         )
 
 
@@ -122,7 +129,10 @@ class PlanPublish(MethodView):
         """Publish an approved plan (its signature must still match its content)"""
         return _view(
             service.publish_plan(
-                session=get_session(), actor=current_user(), settings=current_app.config["SETTINGS"], plan_id=plan_id
+                session=get_session(),
+                actor=current_user(),
+                settings=current_app.config["SETTINGS"],
+                plan_id=plan_id,
             )
         )
 
@@ -141,7 +151,10 @@ class PlanAdjustments(MethodView):
     def post(self, body, plan_id):
         """Adjust a published plan (动态调整): the reason and the diff are filed and kept"""
         return service.adjust_plan(
-            session=get_session(), actor=current_user(), plan_id=plan_id, reason=body["reason"],
+            session=get_session(),
+            actor=current_user(),
+            plan_id=plan_id,
+            reason=body["reason"],
             changes=body["changes"],
         )
 

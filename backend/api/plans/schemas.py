@@ -37,14 +37,22 @@ class Ratio(fields.Field):
 
 class PlanInputSchema(ApiSchema):
     name = text(200, required=True)
-    year = Int(required=True, validate=validate.Range(min=2000, max=2100, error="请填写 2000–2100 之间的年度"))
+    year = Int(
+        required=True, validate=validate.Range(min=2000, max=2100, error="请填写 2000–2100 之间的年度")
+    )
     item_ids = Items(Id(), validate=max_items(500), metadata={"description": "抽查事项（CheckItem）编号"})
     target_scope = text(2000, metadata={"description": "检查对象范围说明"})
-    target_filters = fields.Dict(metadata={"description": "名录筛选条件：region_codes, industry_codes, special_libraries, "
-                                           "statuses, abnormal_list, serious_violation, blacklist, flagged_only, "
-                                           "min_risk_level"})
+    target_filters = fields.Dict(
+        metadata={
+            "description": "名录筛选条件：region_codes, industry_codes, special_libraries, "
+            "statuses, abnormal_list, serious_violation, blacklist, flagged_only, "
+            "min_risk_level"
+        }
+    )
     methods = Items(fields.String(validate=one_of(ITEM_METHODS)), validate=max_items(10))
-    ratio = Ratio(allow_none=True, metadata={"description": "抽查比例（小数字符串，不超过 5%，重点领域按其上限）"})
+    ratio = Ratio(
+        allow_none=True, metadata={"description": "抽查比例（小数字符串，不超过 5%，重点领域按其上限）"}
+    )
     count = Int(allow_none=True, validate=validate.Range(min=1, error="应为正整数"))
     lead_department_id = Id(metadata={"description": "牵头部门，默认本部门"})
     participating_department_ids = Items(Id(), validate=max_items(50))

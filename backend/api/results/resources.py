@@ -1,4 +1,4 @@
-"""Results (检查结果), follow-ups (后续处置) and publication (一公开): publish, withhold with the head's approval,
+"""Results (检查结果), follow-ups (后续处置), publication (一公开): publish, withhold with approval,
 deadline warnings, the overdue list, entry and publication rates with what blocks 100 %."""
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from .schemas import (
     WithholdRequestSchema,
 )
 
-blp = Blueprint("results", __name__, url_prefix="/api/v1", description="检查结果、后续处置与结果公示（一公开）")
+blp = Blueprint(
+    "results", __name__, url_prefix="/api/v1", description="检查结果、后续处置与结果公示（一公开）"
+)
 
 READERS = result_scope.READ_ROLES
 
@@ -49,8 +51,21 @@ def view(result: InspectionResult) -> dict[str, Any]:
 
 
 def _filters(args: dict[str, Any]) -> service.ResultFilter:
-    return service.ResultFilter(**{k: args.get(k) for k in (
-        "department_id", "publication_status", "withhold_status", "category", "task_id", "q", "year", "overdue")})
+    return service.ResultFilter(
+        **{
+            k: args.get(k)
+            for k in (
+                "department_id",
+                "publication_status",
+                "withhold_status",
+                "category",
+                "task_id",
+                "q",
+                "year",
+                "overdue",
+            )
+        }
+    )
 
 
 @blp.route("/results/categories")
@@ -71,9 +86,13 @@ class Results(MethodView):
     def get(self, args, pagination_parameters):
         """Results the caller's department leads or takes part in, nearest publication deadline first"""
         session = get_session()
-        rows, total = service.list_results(session=session, actor=current_user(), filters=_filters(args),
-                                           page=pagination_parameters.page,
-                                           page_size=pagination_parameters.page_size)
+        rows, total = service.list_results(
+            session=session,
+            actor=current_user(),
+            filters=_filters(args),
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
         pagination_parameters.item_count = total
         base = current_app.config["SETTINGS"].public_base_url
         out = service.result_views(session, rows)
@@ -96,8 +115,11 @@ class ResultById(MethodView):
     @blp.response(200, ResultSchema)
     def patch(self, body, result_id):
         """Correct category, details or item categories before publication (lead department's supervisor)"""
-        return view(service.amend_result(session=get_session(), actor=current_user(), result_id=result_id,
-                                         values=body))
+        return view(
+            service.amend_result(
+                session=get_session(), actor=current_user(), result_id=result_id, values=body
+            )
+        )
 
 
 @blp.route("/results/<uuid:result_id>/publish")
@@ -106,7 +128,9 @@ class Publish(MethodView):
     @blp.response(200, ResultSchema)
     def post(self, result_id):
         """Publish the result (lead department's supervisor or approver); credit rules apply at once"""
-        return view(publication_service.publish(session=get_session(), actor=current_user(), result_id=result_id))
+        return view(
+            publication_service.publish(session=get_session(), actor=current_user(), result_id=result_id)
+        )
 
 
 @blp.route("/results/publish")
@@ -116,8 +140,11 @@ class PublishMany(MethodView):
     @blp.response(200, PublishManyResponseSchema)
     def post(self, body):
         """Publish several results; each is handled on its own and reported (published | rejected)"""
-        return {"results": publication_service.publish_many(session=get_session(), actor=current_user(),
-                                                            result_ids=body["result_ids"])}
+        return {
+            "results": publication_service.publish_many(
+                session=get_session(), actor=current_user(), result_ids=body["result_ids"]
+            )
+        }
 
 
 @blp.route("/results/<uuid:result_id>/withhold")
@@ -127,8 +154,11 @@ class Withhold(MethodView):
     @blp.response(200, ResultSchema)
     def post(self, body, result_id):
         """Ask to withhold (不予公示) with a reason — 经办人 (supervisor or planner of the lead department)"""
-        return view(publication_service.request_withhold(session=get_session(), actor=current_user(),
-                                                         result_id=result_id, reason=body["reason"]))
+        return view(
+            publication_service.request_withhold(
+                session=get_session(), actor=current_user(), result_id=result_id, reason=body["reason"]
+            )
+        )
 
 
 @blp.route("/results/<uuid:result_id>/withhold/decision")
@@ -138,9 +168,15 @@ class WithholdDecision(MethodView):
     @blp.response(200, ResultSchema)
     def post(self, body, result_id):
         """The department head (approver) approves — withheld and archived, never deleted — or rejects"""
-        return view(publication_service.decide_withhold(session=get_session(), actor=current_user(),
-                                                        result_id=result_id, approve=body["approve"],
-                                                        note=body.get("note", "")))
+        return view(
+            publication_service.decide_withhold(
+                session=get_session(),
+                actor=current_user(),
+                result_id=result_id,
+                approve=body["approve"],
+                note=body.get("note", ""),
+            )
+        )
 
 
 @blp.route("/results/<uuid:result_id>/follow-ups")
@@ -151,7 +187,7 @@ class ResultFollowUps(MethodView):
         """Follow-up actions of a result, each with its history"""
         session = get_session()
         result = service.get_result(session=session, actor=current_user(), result_id=result_id)
-        rows = service._follow_ups_of(session, [result.id]).get(result.id, [])
+        rows = service.follow_ups_of(session, [result.id]).get(result.id, [])
         return [service.follow_up_view(f, service.follow_up_events(session, f.id)) for f in rows]
 
     @auth_required(*result_scope.FOLLOW_UP_ROLES)
@@ -172,10 +208,15 @@ class FollowUps(MethodView):
     @blp.paginate(page_size=50, max_page_size=500)
     def get(self, args, pagination_parameters):
         """Follow-ups in the caller's scope (open ones with the nearest deadline first)"""
-        rows, total = service.list_follow_ups(session=get_session(), actor=current_user(), status=args.get("status"),
-                                              overdue=args.get("overdue"), department_id=args.get("department_id"),
-                                              page=pagination_parameters.page,
-                                              page_size=pagination_parameters.page_size)
+        rows, total = service.list_follow_ups(
+            session=get_session(),
+            actor=current_user(),
+            status=args.get("status"),
+            overdue=args.get("overdue"),
+            department_id=args.get("department_id"),
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
         pagination_parameters.item_count = total
         return [service.follow_up_view(f) for f in rows]
 
@@ -196,7 +237,9 @@ class FollowUpById(MethodView):
     def patch(self, body, follow_up_id):
         """Update (deadline, receiver, description), close with the outcome, or reopen with a reason"""
         session = get_session()
-        f = service.update_follow_up(session=session, actor=current_user(), follow_up_id=follow_up_id, values=body)
+        f = service.update_follow_up(
+            session=session, actor=current_user(), follow_up_id=follow_up_id, values=body
+        )
         return service.follow_up_view(f, service.follow_up_events(session, f.id))
 
 
@@ -207,8 +250,12 @@ class Warnings(MethodView):
     @blp.response(200, PendingSchema(many=True))
     def get(self, args):
         """Results to enter or publish whose 20-working-day deadline falls within `within` working days"""
-        return publication_service.warnings(session=get_session(), actor=current_user(), within=args["within"],
-                                            department_id=args.get("department_id"))
+        return publication_service.warnings(
+            session=get_session(),
+            actor=current_user(),
+            within=args["within"],
+            department_id=args.get("department_id"),
+        )
 
 
 @blp.route("/publication/overdue")
@@ -218,8 +265,9 @@ class Overdue(MethodView):
     @blp.response(200, PendingSchema(many=True))
     def get(self, args):
         """Results not entered or not published although their deadline has passed"""
-        return publication_service.overdue(session=get_session(), actor=current_user(),
-                                           department_id=args.get("department_id"))
+        return publication_service.overdue(
+            session=get_session(), actor=current_user(), department_id=args.get("department_id")
+        )
 
 
 @blp.route("/publication/rates")
@@ -229,5 +277,9 @@ class Rates(MethodView):
     @blp.response(200, RateSchema(many=True))
     def get(self, args):
         """Entry rate and publication rate per lead department, listing what keeps each below 100 %"""
-        return publication_service.rates(session=get_session(), actor=current_user(),
-                                         department_id=args.get("department_id"), year=args.get("year"))
+        return publication_service.rates(
+            session=get_session(),
+            actor=current_user(),
+            department_id=args.get("department_id"),
+            year=args.get("year"),
+        )

@@ -1,4 +1,4 @@
-"""Contracts of results, follow-ups and publication: result views, amendments, withholding, deadlines, rates."""
+"""Contracts of results, follow-ups and publication: views, amendments, withholding, deadlines, rates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ class ResultCategorySchema(Schema):
     code = fields.String(metadata={"description": "类别代码"})
     label = fields.String(metadata={"description": "标准类别名称"})
     problem = fields.Boolean(metadata={"description": "计入问题发现率"})
-    whole_form = fields.Boolean(metadata={"description": "针对整户（无法联系、拒绝检查、注销等），各事项同此类别"})
+    whole_form = fields.Boolean(
+        metadata={"description": "针对整户（无法联系、拒绝检查、注销等），各事项同此类别"}
+    )
 
 
 class ResultCategoryRefSchema(Schema):
@@ -56,8 +58,12 @@ class FollowUpSchema(Schema):
     form_id = fields.UUID()
     enterprise_id = fields.UUID()
     department_id = fields.UUID()
-    kind = fields.String(metadata={"description": "rectification 责令整改 | case_filed 立案 | "
-                                                 "transfer_department 移送其他部门 | transfer_judicial 移送司法"})
+    kind = fields.String(
+        metadata={
+            "description": "rectification 责令整改 | case_filed 立案 | "
+            "transfer_department 移送其他部门 | transfer_judicial 移送司法"
+        }
+    )
     kind_label = fields.String()
     status = fields.String(metadata={"description": "open | closed"})
     status_label = fields.String()
@@ -127,7 +133,9 @@ class ResultQuerySchema(Schema):
     withhold_status = fields.String(validate=one_of(WITHHOLD_STATUSES))
     category = fields.String(metadata={"description": "类别代码或名称"})
     task_id = fields.UUID()
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "企业名称或统一社会信用代码"})
+    q = fields.String(
+        validate=validate.Length(max=100), metadata={"description": "企业名称或统一社会信用代码"}
+    )
     year = fields.Integer(metadata={"description": "检查完成年度"})
     overdue = fields.Boolean(metadata={"description": "只看已超过公示期限仍未公示的"})
 
@@ -197,7 +205,9 @@ class PublishManyResponseSchema(Schema):
 
 
 class PendingSchema(Schema):
-    kind = fields.String(metadata={"description": "entry 待录入 | publication 待公示 | withhold_approval 不予公示待审批"})
+    kind = fields.String(
+        metadata={"description": "entry 待录入 | publication 待公示 | withhold_approval 不予公示待审批"}
+    )
     kind_label = fields.String()
     form_id = fields.UUID()
     form_code = fields.String()
@@ -216,8 +226,11 @@ class WarningQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    within = fields.Integer(load_default=5, validate=validate.Range(min=0, max=20),
-                            metadata={"description": "提前多少个工作日预警"})
+    within = fields.Integer(
+        load_default=5,
+        validate=validate.Range(min=0, max=20),
+        metadata={"description": "提前多少个工作日预警"},
+    )
     department_id = fields.UUID()
 
 
@@ -230,7 +243,9 @@ class RateQuerySchema(Schema):
 
 
 class BlockersSchema(Schema):
-    not_entered = fields.List(fields.Nested(PendingSchema), metadata={"description": "已完成检查、未录入结果"})
+    not_entered = fields.List(
+        fields.Nested(PendingSchema), metadata={"description": "已完成检查、未录入结果"}
+    )
     not_published = fields.List(fields.Nested(PendingSchema), metadata={"description": "已录入、未公示"})
     withhold_awaiting_approval = fields.List(fields.Nested(PendingSchema))
 
@@ -254,4 +269,3 @@ class RateSchema(Schema):
     blockers = fields.Nested(BlockersSchema, metadata={"description": "未达 100% 的原因（每类最多 200 条）"})
     blocker_counts = fields.Nested(BlockerCountsSchema)
     pending_credit_proposals = fields.Integer()
-

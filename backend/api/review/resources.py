@@ -1,5 +1,5 @@
-"""Supervisor review (审核): the queue, the per-form review detail (answers, evidence provenance, audit timeline),
-approve with the result, return for revision or ask for more evidence (comments reach the inspector's next pull)."""
+"""Supervisor review (审核): the queue, the per-form review detail (answers, evidence provenance, audit
+timeline), approve with the result, return for revision or ask for more evidence (to the next pull)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,19 @@ from .schemas import (
     ReviewSendBackSchema,
 )
 
-blp = Blueprint("review", __name__, url_prefix="/api/v1/review", description="审核：待审队列、审核详情与审核操作")
+blp = Blueprint(
+    "review", __name__, url_prefix="/api/v1/review", description="审核：待审队列、审核详情与审核操作"
+)
 
 READERS = result_scope.READ_ROLES
-PNG_DOC = {"responses": {"200": {"description": "签名图片", "content": {"image/png": {"schema": {
-    "type": "string", "format": "binary"}}}}}}
+PNG_DOC = {
+    "responses": {
+        "200": {
+            "description": "签名图片",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
 
 
 @blp.route("/queue")
@@ -43,9 +51,14 @@ class Queue(MethodView):
         `submission_round` > 1 marks a form resubmitted after a return; `open_comments` counts comments of
         the last round the inspector was asked to address.
         """
-        rows, total = service.queue(session=get_session(), actor=current_user(), status=args["status"],
-                                    department_id=args.get("department_id"), page=pagination_parameters.page,
-                                    page_size=pagination_parameters.page_size)
+        rows, total = service.queue(
+            session=get_session(),
+            actor=current_user(),
+            status=args["status"],
+            department_id=args.get("department_id"),
+            page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size,
+        )
         pagination_parameters.item_count = total
         return rows
 
@@ -55,8 +68,8 @@ class Detail(MethodView):
     @auth_required(*READERS)
     @blp.response(200, ReviewDetailSchema)
     def get(self, form_id):
-        """Everything to judge one form: answers per checkpoint, check-ins, signatures, evidence with provenance,
-        the inspector's proposed result, review comments, the result, warnings, allowed actions, audit timeline
+        """Everything to judge one form: answers, check-ins, signatures, evidence with provenance,
+        the proposed result, review comments, the result, warnings, allowed actions, audit timeline
         """
         return service.detail(session=get_session(), actor=current_user(), form_id=form_id)
 
@@ -81,9 +94,15 @@ class Return(MethodView):
     @blp.arguments(ReviewSendBackSchema)
     @blp.response(200, ReviewSendBackResultSchema)
     def post(self, body, form_id):
-        """Return for revision with comments per checkpoint; they reach the inspector's phone on the next pull"""
-        form = service.send_back(session=get_session(), actor=current_user(), form_id=form_id, kind="revise",
-                                 comments=body["comments"], version=body.get("version"))
+        """Return for revision with comments per checkpoint; they reach the phone on the next pull"""
+        form = service.send_back(
+            session=get_session(),
+            actor=current_user(),
+            form_id=form_id,
+            kind="revise",
+            comments=body["comments"],
+            version=body.get("version"),
+        )
         return {"id": form.id, "status": form.status, "version": form.version}
 
 
@@ -94,8 +113,14 @@ class RequestEvidence(MethodView):
     @blp.response(200, ReviewSendBackResultSchema)
     def post(self, body, form_id):
         """Return asking for more evidence (photos, documents) at the named checkpoints"""
-        form = service.send_back(session=get_session(), actor=current_user(), form_id=form_id,
-                                 kind="more_evidence", comments=body["comments"], version=body.get("version"))
+        form = service.send_back(
+            session=get_session(),
+            actor=current_user(),
+            form_id=form_id,
+            kind="more_evidence",
+            comments=body["comments"],
+            version=body.get("version"),
+        )
         return {"id": form.id, "status": form.status, "version": form.version}
 
 
@@ -107,12 +132,23 @@ class Comments(MethodView):
     def post(self, body, form_id):
         """Add a review note without changing the form's state"""
         session = get_session()
-        row = service.add_note(session=session, actor=current_user(), form_id=form_id, comment=body["comment"],
-                               checkpoint_key=body.get("checkpoint_key"))
+        row = service.add_note(
+            session=session,
+            actor=current_user(),
+            form_id=form_id,
+            comment=body["comment"],
+            checkpoint_key=body.get("checkpoint_key"),
+        )
         actor = current_user()
-        return {"id": row.id, "checkpoint_key": row.checkpoint_key, "kind": row.kind, "comment": row.comment,
-                "author": {"id": actor.id, "name": actor.display_name}, "created_at": row.created_at,
-                "resolved_at": row.resolved_at}
+        return {
+            "id": row.id,
+            "checkpoint_key": row.checkpoint_key,
+            "kind": row.kind,
+            "comment": row.comment,
+            "author": {"id": actor.id, "name": actor.display_name},
+            "created_at": row.created_at,
+            "resolved_at": row.resolved_at,
+        }
 
 
 @blp.route("/forms/<uuid:form_id>/signatures/<uuid:signature_id>/image")
@@ -121,8 +157,9 @@ class SignatureImage(MethodView):
     @blp.doc(**PNG_DOC)
     def get(self, form_id, signature_id):
         """A signature image (PNG) of the form"""
-        sig = service.signature_object(session=get_session(), actor=current_user(), form_id=form_id,
-                                       signature_id=signature_id)
+        sig = service.signature_object(
+            session=get_session(), actor=current_user(), form_id=form_id, signature_id=signature_id
+        )
         store = current_app.extensions["shuangsui.store"]
         reader = store.get(sig.object_key)
         resp = Response(reader, mimetype="image/png", direct_passthrough=True)

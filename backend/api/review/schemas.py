@@ -19,8 +19,11 @@ class ReviewQueueQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    status = fields.String(load_default="submitted", validate=one_of(("submitted", "returned", "approved")),
-                           metadata={"description": "submitted 待审核（默认）| returned 已退回 | approved 已通过"})
+    status = fields.String(
+        load_default="submitted",
+        validate=one_of(("submitted", "returned", "approved")),
+        metadata={"description": "submitted 待审核（默认）| returned 已退回 | approved 已通过"},
+    )
     department_id = fields.UUID(metadata={"description": "系统管理员按部门查看"})
 
 
@@ -68,7 +71,9 @@ class ReviewQueueItemSchema(Schema):
     submitted_at = fields.DateTime(allow_none=True)
     first_submitted_at = fields.DateTime(allow_none=True, metadata={"description": "首次提交 = 检查完成"})
     submission_round = fields.Integer(metadata={"description": "第几次提交（退回后重新提交递增）"})
-    entry_deadline = fields.Date(allow_none=True, metadata={"description": "结果录入期限（完成后 20 个工作日）"})
+    entry_deadline = fields.Date(
+        allow_none=True, metadata={"description": "结果录入期限（完成后 20 个工作日）"}
+    )
     deadline_estimated = fields.Boolean()
     workdays_left = fields.Integer(allow_none=True)
     overdue = fields.Boolean()
@@ -168,10 +173,14 @@ class ReviewProvenanceSchema(Schema):
 
 
 class ReviewEvidenceLinksSchema(Schema):
-    provenance = fields.String(metadata={"description": "完整监管链 GET /api/v1/evidence/<id>（?verify=true 复核哈希）"})
+    provenance = fields.String(
+        metadata={"description": "完整监管链 GET /api/v1/evidence/<id>（?verify=true 复核哈希）"}
+    )
     thumbnail = fields.String(allow_none=True)
     display = fields.String(allow_none=True, metadata={"description": "加水印的展示图"})
-    content = fields.String(allow_none=True, metadata={"description": "原件（仅本表检查人员、本部门审核人、系统管理员）"})
+    content = fields.String(
+        allow_none=True, metadata={"description": "原件（仅本表检查人员、本部门审核人、系统管理员）"}
+    )
 
 
 class ReviewEvidenceSchema(Schema):
@@ -212,9 +221,13 @@ class ReviewWarningSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    code = fields.String(metadata={"description": "unanswered | missing_photo | evidence_pending | evidence_rejected | "
-                                                 "far_from_enterprise | checkin_far | no_checkin | "
-                                                 "no_enterprise_signature | proposed_not_standard"})
+    code = fields.String(
+        metadata={
+            "description": "unanswered | missing_photo | evidence_pending | evidence_rejected | "
+            "far_from_enterprise | checkin_far | no_checkin | "
+            "no_enterprise_signature | proposed_not_standard"
+        }
+    )
     message = fields.String()
     checkpoint_key = fields.String()
     evidence_id = fields.String()
@@ -308,7 +321,9 @@ class ReviewDetailSchema(Schema):
     signatures = fields.List(fields.Nested(ReviewSignatureSchema))
     evidence = fields.List(fields.Nested(ReviewEvidenceSchema))
     proposed_result = fields.Nested(ReviewProposedSchema, allow_none=True)
-    items = fields.List(fields.Nested(ReviewItemSchema), metadata={"description": "本表的抽查事项（分事项结果用）"})
+    items = fields.List(
+        fields.Nested(ReviewItemSchema), metadata={"description": "本表的抽查事项（分事项结果用）"}
+    )
     review_comments = fields.List(fields.Nested(ReviewCommentSchema))
     result = fields.Nested(ResultSchema, allow_none=True)
     warnings = fields.List(fields.Nested(ReviewWarningSchema), metadata={"description": "审核提示"})
@@ -323,7 +338,9 @@ class ReviewCommentInputSchema(ApiSchema):
 
 class ReviewSendBackSchema(ApiSchema):
     version = Int(metadata={"description": "审核详情中的 form.version（乐观锁）"})
-    comments = Items(fields.Nested(ReviewCommentInputSchema), required=True, validate=validate.Length(min=1, max=100))
+    comments = Items(
+        fields.Nested(ReviewCommentInputSchema), required=True, validate=validate.Length(min=1, max=100)
+    )
 
 
 class ReviewNoteInputSchema(ApiSchema):
@@ -335,7 +352,9 @@ class ReviewApproveSchema(ApiSchema):
     version = Int(metadata={"description": "审核详情中的 form.version（乐观锁）"})
     category = text(64, metadata={"description": "结果类别代码或标准名称；不填则采用检查人员拟定的类别"})
     details = text(4000, metadata={"description": "情况说明（公示时自动遮蔽个人信息）；不填则采用拟定说明"})
-    items = Items(fields.Nested(ResultItemInputSchema), metadata={"description": "分事项结果；不填按规则推定"})
+    items = Items(
+        fields.Nested(ResultItemInputSchema), metadata={"description": "分事项结果；不填按规则推定"}
+    )
     follow_ups = Items(fields.Nested(FollowUpInputSchema), validate=validate.Length(max=20))
     comment = text(2000, metadata={"description": "审核意见（记入本表）"})
 
@@ -344,4 +363,3 @@ class ReviewSendBackResultSchema(Schema):
     id = fields.UUID()
     status = fields.String()
     version = fields.Integer()
-

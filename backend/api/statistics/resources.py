@@ -1,4 +1,4 @@
-"""Statistics per department, plan or item, and the reports: 一企一表 record PDF, XLSX of results and statistics."""
+"""Statistics per department, plan or item; reports: 一企一表 record PDF, XLSX of results/statistics."""
 
 from __future__ import annotations
 
@@ -23,14 +23,21 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _file_doc(mime: str, what: str) -> dict:
-    return {"responses": {"200": {"description": what, "content": {mime: {"schema": {"type": "string",
-                                                                                     "format": "binary"}}}}}}
+    return {
+        "responses": {
+            "200": {
+                "description": what,
+                "content": {mime: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    }
 
 
 def _download(data: bytes, mime: str, filename: str, *, inline: bool = False) -> Response:
     resp = Response(data, mimetype=mime)
-    resp.headers["Content-Disposition"] = (f"{'inline' if inline else 'attachment'}; "
-                                           f"filename*=UTF-8''{quote(filename)}")
+    resp.headers["Content-Disposition"] = (
+        f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(filename)}"
+    )
     return resp
 
 
@@ -41,9 +48,14 @@ class Statistics(MethodView):
     @blp.response(200, StatsSchema)
     def get(self, args):
         """Drawn, started on time, completed, overdue, problem rate, entry rate, publication rate per group"""
-        return service.statistics(session=get_session(), actor=current_user(), group_by=args["group_by"],
-                                  department_id=args.get("department_id"), plan_id=args.get("plan_id"),
-                                  year=args.get("year"))
+        return service.statistics(
+            session=get_session(),
+            actor=current_user(),
+            group_by=args["group_by"],
+            department_id=args.get("department_id"),
+            plan_id=args.get("plan_id"),
+            year=args.get("year"),
+        )
 
 
 @blp.route("/reports/statistics.xlsx")
@@ -53,9 +65,13 @@ class StatisticsXlsx(MethodView):
     @blp.doc(**_file_doc(XLSX, "统计表（按部门、计划、事项各一页，另附结果类别分布）"))
     def get(self, args):
         """Statistics as XLSX: one sheet per grouping plus the category distribution"""
-        data = reports_service.statistics_xlsx(session=get_session(), actor=current_user(),
-                                               department_id=args.get("department_id"), plan_id=args.get("plan_id"),
-                                               year=args.get("year"))
+        data = reports_service.statistics_xlsx(
+            session=get_session(),
+            actor=current_user(),
+            department_id=args.get("department_id"),
+            plan_id=args.get("plan_id"),
+            year=args.get("year"),
+        )
         return _download(data, XLSX, "抽查统计.xlsx")
 
 
@@ -66,7 +82,9 @@ class ResultsXlsx(MethodView):
     @blp.doc(**_file_doc(XLSX, "检查结果清单"))
     def get(self, args):
         """Results in the caller's scope as XLSX (same filters as GET /results)"""
-        data = reports_service.results_xlsx(session=get_session(), actor=current_user(), filters=_filters(args))
+        data = reports_service.results_xlsx(
+            session=get_session(), actor=current_user(), filters=_filters(args)
+        )
         return _download(data, XLSX, "检查结果.xlsx")
 
 
@@ -75,9 +93,13 @@ class FormRecordPdf(MethodView):
     @auth_required(*READERS)
     @blp.doc(**_file_doc("application/pdf", "一企一表检查记录"))
     def get(self, form_id):
-        """The 一企一表 inspection record: enterprise, answers, photo thumbnails, signatures, QR to the public result"""
+        """The 一企一表 record: enterprise, answers, photo thumbnails, signatures, QR to the public result"""
         settings = current_app.config["SETTINGS"]
-        data, filename = reports_service.form_record_pdf(session=get_session(), actor=current_user(),
-                                                         store=current_app.extensions["shuangsui.store"],
-                                                         form_id=form_id, public_base_url=settings.public_base_url)
+        data, filename = reports_service.form_record_pdf(
+            session=get_session(),
+            actor=current_user(),
+            store=current_app.extensions["shuangsui.store"],
+            form_id=form_id,
+            public_base_url=settings.public_base_url,
+        )
         return _download(data, "application/pdf", filename, inline=True)

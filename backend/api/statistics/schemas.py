@@ -13,8 +13,11 @@ class StatsQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    group_by = fields.String(load_default="department", validate=one_of(GROUPS),
-                             metadata={"description": "department 部门 | plan 抽查计划 | item 抽查事项"})
+    group_by = fields.String(
+        load_default="department",
+        validate=one_of(GROUPS),
+        metadata={"description": "department 部门 | plan 抽查计划 | item 抽查事项"},
+    )
     department_id = fields.UUID()
     plan_id = fields.UUID()
     year = fields.Integer(metadata={"description": "计划年度（无计划的按派发年度）"})

@@ -161,6 +161,10 @@ def _team(form_id: Any) -> list[Any]:
 
     return list(
         get_session()
-        .execute(select(FormAssignment).where(FormAssignment.form_id == form_id).order_by(FormAssignment.assigned_at))
+        .execute(
+            select(FormAssignment)
+            .where(FormAssignment.form_id == form_id)
+            .order_by(FormAssignment.assigned_at)
+        )
         .scalars()
     )

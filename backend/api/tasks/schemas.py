@@ -31,16 +31,28 @@ class TaskInputSchema(ApiSchema):
     plan_id = Id(required=True)
     code = text(64, metadata={"description": "任务编号，留空自动生成"})
     name = text(200, required=True)
-    item_version_ids = Items(Id(), required=True, validate=max_items(200),
-                             metadata={"description": "本次抽查的事项版本（已公布，且在年度计划内）"})
-    department_ids = Items(Id(), validate=max_items(50), metadata={"description": "检查部门，默认牵头部门及事项所属部门"})
+    item_version_ids = Items(
+        Id(),
+        required=True,
+        validate=max_items(200),
+        metadata={"description": "本次抽查的事项版本（已公布，且在年度计划内）"},
+    )
+    department_ids = Items(
+        Id(), validate=max_items(50), metadata={"description": "检查部门，默认牵头部门及事项所属部门"}
+    )
     target_filters = fields.Dict(allow_none=True, metadata={"description": "检查对象范围，默认沿用计划"})
     ratio = Ratio(allow_none=True)
     count = Int(allow_none=True, validate=validate.Range(min=1, error="应为正整数"))
     strata_key = fields.String(validate=one_of(STRATA_KEYS))
-    weight_rule = fields.Dict(allow_none=True, metadata={"description": "权重规则，默认对列入经营异常名录、严重违法失信、"
-                                                         "高风险和被投诉的企业提高抽中概率"})
-    exclude_inspected_months = Int(allow_none=True, metadata={"description": "排除 N 个月内已就同一事项检查过的企业"})
+    weight_rule = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "权重规则，默认对列入经营异常名录、严重违法失信、高风险和被投诉的企业提高抽中概率"
+        },
+    )
+    exclude_inspected_months = Int(
+        allow_none=True, metadata={"description": "排除 N 个月内已就同一事项检查过的企业"}
+    )
     pairing_lookback_months = Int(metadata={"description": "回避 N 个月内检查过同一企业的执法人员"})
     inspectors_per_target = PerDepartment(metadata={"description": "每户每部门检查人数（≥2）"})
     workload_cap = Int(allow_none=True, metadata={"description": "每名执法人员在办检查对象上限"})
@@ -57,7 +69,9 @@ class TaskDeadlinesSchema(Schema):
     start_by = fields.Date(allow_none=True, metadata={"description": "派发后 5 个工作日内组织实施"})
     complete_by = fields.Date()
     plan_deadline = fields.Date()
-    results_by = fields.Date(allow_none=True, metadata={"description": "完成之日起 20 个工作日内录入公示结果"})
+    results_by = fields.Date(
+        allow_none=True, metadata={"description": "完成之日起 20 个工作日内录入公示结果"}
+    )
     results_note = fields.String()
 
 
@@ -139,5 +153,3 @@ class TaskFormAdjustSchema(ApiSchema):
     remove_checkpoint_keys = Items(fields.String(), validate=max_items(500))
     restore_checkpoint_keys = Items(fields.String(), validate=max_items(500))
     inspection_date = Day(allow_none=True)
-
-

@@ -307,3 +307,17 @@ def _terminate(upload_id: uuid.UUID) -> Response:
     _require_tus()
     upload_service.terminate(session=get_session(), actor=current_user(), store=_store(), upload_id=upload_id)
     return Response(status=204)
+
+
+@blp.cli.command("purge-expired")
+def purge_expired_command() -> None:
+    """Abort tus uploads past their expiry and sweep the store's stale temporary data (run it hourly)."""
+    import click
+
+    from ...db import session_scope
+
+    store = _store()
+    with session_scope(current_app.extensions["shuangsui.engine"]) as session:
+        expired = upload_service.purge_expired(session=session, store=store)
+    swept = store.purge_temp(int(2 * upload_service.UPLOAD_TTL.total_seconds()))
+    click.echo(f"已终止过期上传 {expired} 个，清理临时对象 {swept} 个")

@@ -1,11 +1,18 @@
 /** Evidence bytes to the server over tus 1.0: 8 MiB chunks, resumable across app restarts, progress per file. */
-import * as tus from 'tus-js-client'
 import { backoffDelay } from './backoff.js'
 import { markEvidenceReceived } from '../db/forms.js'
 import { DexieUrlStorage, evidenceFingerprint } from './tus-storage.js'
 
 export const UPLOAD_ENDPOINT = '/api/v1/uploads/'
 export const CHUNK_SIZE = 8 * 1024 * 1024
+
+// tus-js-client is needed only once there is a file to send: loaded on first use (precached for offline),
+// it stays off the start-up path (smaller shell, less script to run before the first screen).
+let tusUpload = null
+async function loadTusUpload() {
+  tusUpload ??= (await import('tus-js-client')).Upload
+  return tusUpload
+}
 
 const PERMANENT = {
   460: '文件校验失败：服务器计算的 SHA-256 与登记值不一致',
@@ -37,13 +44,14 @@ function serverMessage(err) {
  * `getAccessToken` may refresh; tus asks for it before every request, so an upload outliving a
  * 15-minute access token keeps going.
  */
-export function createUploader({ db, api, getAccessToken, onProgress = () => {}, Upload = tus.Upload, endpoint = UPLOAD_ENDPOINT, now = () => Date.now(), random = Math.random }) {
+export function createUploader({ db, api, getAccessToken, onProgress = () => {}, Upload = null, endpoint = UPLOAD_ENDPOINT, now = () => Date.now(), random = Math.random }) {
   const urlStorage = new DexieUrlStorage(db)
   let current = null
 
-  function runTus(rec, blob) {
+  async function runTus(rec, blob) {
+    const UploadClass = Upload ?? (await loadTusUpload())
     return new Promise((resolve, reject) => {
-      const upload = new Upload(blob, {
+      const upload = new UploadClass(blob, {
         endpoint,
         chunkSize: CHUNK_SIZE,
         retryDelays: [0, 1000, 3000, 5000],

@@ -1,4 +1,4 @@
-"""Helpers for the review, results and publication tests: a form filled in and submitted through the sync API."""
+"""Helpers for the review, results and publication tests: a form filled in and submitted through sync."""
 
 from __future__ import annotations
 
@@ -40,9 +40,19 @@ class Submitted:
     rep_name: str
 
 
-def fill_and_submit(app: Any, session: Any, client: Any, *, team: Team | None = None, photo: bool = True,
-                    rep_name: str = "赵企代", category: str = "未发现问题", details: str = "经现场检查，未发现问题",
-                    cp1: str = "pass", note: str | None = None) -> Submitted:
+def fill_and_submit(
+    app: Any,
+    session: Any,
+    client: Any,
+    *,
+    team: Team | None = None,
+    photo: bool = True,
+    rep_name: str = "赵企代",
+    category: str = "未发现问题",
+    details: str = "经现场检查，未发现问题",
+    cp1: str = "pass",
+    note: str | None = None,
+) -> Submitted:
     """Check-in, three answers, a photo (uploaded, so it has a thumbnail), both signatures, a proposed result,
     two confirmations and the submit — all as the field app would send them."""
     team = team or make_team(app, session)
@@ -52,10 +62,28 @@ def fill_and_submit(app: Any, session: Any, client: Any, *, team: Team | None = 
         op("answer", team.form, {"checkpoint_key": "cp1", "value": cp1, "answered_at": NOW}, base=v),
         op("answer", team.form, {"checkpoint_key": "cp2", "value": 12, "answered_at": NOW}, base=v),
         op("answer", team.form, {"checkpoint_key": "cp3", "value": "与登记一致", "answered_at": NOW}, base=v),
-        op("signature", team.form, {"signer": "inspector", "name": team.a.display_name, "signed_at": NOW,
-                                    "image_png_base64": base64.b64encode(signature_png("A")).decode()}, base=v),
-        op("signature", team.form, {"signer": "enterprise_rep", "name": rep_name, "signed_at": NOW,
-                                    "image_png_base64": base64.b64encode(signature_png("R")).decode()}, base=v),
+        op(
+            "signature",
+            team.form,
+            {
+                "signer": "inspector",
+                "name": team.a.display_name,
+                "signed_at": NOW,
+                "image_png_base64": base64.b64encode(signature_png("A")).decode(),
+            },
+            base=v,
+        ),
+        op(
+            "signature",
+            team.form,
+            {
+                "signer": "enterprise_rep",
+                "name": rep_name,
+                "signed_at": NOW,
+                "image_png_base64": base64.b64encode(signature_png("R")).decode(),
+            },
+            base=v,
+        ),
         op("propose_result", team.form, {"category": category, "details": details}, base=v),
     ]
     if note:

@@ -54,18 +54,28 @@ def _download(client, url, path):
 def _verify(tmp_path, *names, env=None):
     return subprocess.run(
         [sys.executable, str(tmp_path / "verify_draw.py"), *[str(tmp_path / n) for n in names]],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
 
 
 # ------------------------------------------------------------------------------------------ the flow
 
 
-def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(client, app, world, session, tmp_path):
+def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(
+    client, app, world, session, tmp_path
+):
     plan = pw.published_plan(client, world)
     task = pw.task(client, world, plan)
-    notice = ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY},
-                            headers=world.planner), 201)
+    notice = ok(
+        client.post(
+            f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY}, headers=world.planner
+        ),
+        201,
+    )
     assert notice["population_size"] == 60  # 注销/吊销/迁出 never enter the population
     assert notice["total"] == 3  # 5 % of 60
     assert notice["algorithm"] == "shuangsui-draw-v1"
@@ -93,7 +103,11 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(cli
     ok(client.post(f"/api/v1/tasks/{task['id']}/draw/dispatch", headers=world.planner), 409)
 
     record = json.loads(client.get(f"/api/v1/public/draws/{draw_id}/record.json").data)
-    forms = session.execute(select(InspectionForm).where(InspectionForm.task_id == uuid.UUID(task["id"]))).scalars().all()
+    forms = (
+        session.execute(select(InspectionForm).where(InspectionForm.task_id == uuid.UUID(task["id"])))
+        .scalars()
+        .all()
+    )
     assert len(forms) == 3
     teams = {}
     for target in record["matching"]["targets"]:
@@ -102,7 +116,9 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(cli
         assert form.deadline_start == date(2026, 3, 9) and form.inspection_date == pw.INSPECTION_DAY
         assert form.lead_department_id == world.lead.id
         assert set(form.department_ids) == {str(world.lead.id), str(world.partner.id)}
-        members = session.execute(select(FormAssignment).where(FormAssignment.form_id == form.id)).scalars().all()
+        members = (
+            session.execute(select(FormAssignment).where(FormAssignment.form_id == form.id)).scalars().all()
+        )
         assert {str(m.inspector_id) for m in members} == {i for t in target["teams"] for i in t["inspectors"]}
         assert [str(m.inspector_id) for m in members if m.is_lead] == [target["lead_inspector"]]
         for dept in (world.lead, world.partner):
@@ -114,7 +130,9 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(cli
         shared = next(cp for cp in form.checkpoints if len(cp["merged_from"]) == 2)
         assert {m["department"] for m in shared["merged_from"]} == {world.lead.name, world.partner.name}
         assert {m["legal_basis"] for m in shared["merged_from"]} == {
-            "《企业信息公示暂行条例》 第八条", "《公共场所卫生管理条例》 第六条"}
+            "《企业信息公示暂行条例》 第八条",
+            "《公共场所卫生管理条例》 第六条",
+        }
         assert form.enterprise_snapshot["region_code"] == pw.REGION and form.enterprise_snapshot["name"]
 
     # Visible to exactly the matched inspectors (field sync pull), nobody else.
@@ -123,8 +141,13 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(cli
             expected = {fid for fid, members in teams.items() if str(user.inspector_id) in members}
             assert _pull(client, app, user) == expected
 
-    for action in ("plan.approved", "draw.notice_published", "draw.entropy_entered", "draw.performed",
-                   "draw.dispatched"):
+    for action in (
+        "plan.approved",
+        "draw.notice_published",
+        "draw.entropy_entered",
+        "draw.performed",
+        "draw.dispatched",
+    ):
         assert _audit(session, action), action
 
     # Anyone verifies from the public record with the downloaded script; tampering fails and says where.
@@ -147,16 +170,21 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(cli
 
     tampered = json.loads((tmp_path / "record.json").read_bytes())
     tampered["seed"] = "00" * 32
-    (tmp_path / "tampered.json").write_text(json.dumps(tampered, ensure_ascii=False, sort_keys=True,
-                                                       separators=(",", ":")))
+    (tmp_path / "tampered.json").write_text(
+        json.dumps(tampered, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    )
     run = _verify(tmp_path, "tampered.json", "population.csv")
     assert run.returncode != 0 and "seed" in run.stdout
 
     # The CLI wraps the same verifier.
     runner = app.test_cli_runner()
-    res = runner.invoke(args=["draw", "verify", str(tmp_path / "record.json"), str(tmp_path / "population.csv")])
+    res = runner.invoke(
+        args=["draw", "verify", str(tmp_path / "record.json"), str(tmp_path / "population.csv")]
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(args=["draw", "verify", str(tmp_path / "tampered.json"), str(tmp_path / "population.csv")])
+    res = runner.invoke(
+        args=["draw", "verify", str(tmp_path / "tampered.json"), str(tmp_path / "population.csv")]
+    )
     assert res.exit_code == 1
 
 
@@ -175,7 +203,9 @@ def test_public_views_need_no_token(client, world):
     record = client.get(f"/api/v1/public/draws/{draw_id}/record.json")
     assert record.mimetype == "application/json"
     assert json.loads(record.data)["record_digest"] == out["draw"]["record_digest"]
-    assert client.get("/api/v1/public/draws/00000000-0000-0000-0000-000000000000/record.json").status_code == 404
+    assert (
+        client.get("/api/v1/public/draws/00000000-0000-0000-0000-000000000000/record.json").status_code == 404
+    )
 
 
 def test_record_reveals_the_committed_secret_and_the_witness_entropy(client, world):
@@ -183,8 +213,10 @@ def test_record_reveals_the_committed_secret_and_the_witness_entropy(client, wor
     record = json.loads(client.get(f"/api/v1/public/draws/{out['draw']['id']}/record.json").data)
     import hashlib
 
-    assert hashlib.sha256(b"shuangsui-draw-commit-v1" + bytes.fromhex(record["secret"])).hexdigest() == \
-        record["notice"]["commitment"]
+    assert (
+        hashlib.sha256(b"shuangsui-draw-commit-v1" + bytes.fromhex(record["secret"])).hexdigest()
+        == record["notice"]["commitment"]
+    )
     assert record["entropy"]["key_string"] == "2.5.6./"
     assert record["entropy"]["beacon"] == "3367.58"
     assert record["notice"]["context"]["task"]["code"] == out["task"]["code"]
@@ -199,18 +231,26 @@ def test_entropy_before_the_notice_is_refused(client, world):
     url = f"/api/v1/tasks/{task['id']}/draw/entropy"
     body = ok(client.post(url, json={"source": "见证人甲", "numbers": [1]}, headers=world.planner), 409)
     assert "公告发布前不能录入" in body["message"]
-    ok(client.post(url, json={"source": "见证人甲", "numbers": [1]}, headers=world.witness), 404)  # not public yet
+    ok(
+        client.post(url, json={"source": "见证人甲", "numbers": [1]}, headers=world.witness), 404
+    )  # not public yet
     ok(client.post(f"/api/v1/tasks/{task['id']}/draw/perform", headers=world.planner), 409)
 
 
 def test_entropy_rules(client, world, session):
     plan = pw.published_plan(client, world)
     task = pw.task(client, world, plan)
-    ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY},
-                   headers=world.planner), 201)
+    ok(
+        client.post(
+            f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY}, headers=world.planner
+        ),
+        201,
+    )
     url = f"/api/v1/tasks/{task['id']}/draw/entropy"
     ok(client.post(url, json={"source": "不存在", "numbers": [1]}, headers=world.witness), 422)
-    ok(client.post(url, json={"source": "见证人甲", "numbers": [1, 2]}, headers=world.witness), 422)  # count 3
+    ok(
+        client.post(url, json={"source": "见证人甲", "numbers": [1, 2]}, headers=world.witness), 422
+    )  # count 3
     ok(client.post(url, json={"source": "见证人甲", "numbers": [1, -2, 3]}, headers=world.witness), 422)
     ok(client.post(url, json={"source": "见证人甲", "numbers": [7, 1, 3]}, headers=world.witness))
     ok(client.post(url, json={"source": "见证人甲", "numbers": [9, 9, 9]}, headers=world.witness), 409)
@@ -235,7 +275,9 @@ def test_notice_is_immutable(client, world, session):
     assert "不可修改" in again["message"]
     ok(client.patch(f"/api/v1/tasks/{task['id']}", json={"ratio": "0.03"}, headers=world.planner), 409)
 
-    notice = session.execute(select(DrawNotice).where(DrawNotice.task_id == uuid.UUID(task["id"]))).scalar_one()
+    notice = session.execute(
+        select(DrawNotice).where(DrawNotice.task_id == uuid.UUID(task["id"]))
+    ).scalar_one()
     notice.total = 1
     with pytest.raises(ImmutableRecord):
         session.flush()
@@ -262,8 +304,12 @@ def test_performed_draw_is_frozen(client, world, session):
 def test_witness_signature(client, world, session):
     plan = pw.published_plan(client, world)
     task = pw.task(client, world, plan)
-    notice = ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY},
-                            headers=world.planner), 201)
+    notice = ok(
+        client.post(
+            f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY}, headers=world.planner
+        ),
+        201,
+    )
     url = f"/api/v1/draws/{notice['draw_id']}/signatures"
     ok(client.post(url, json={}, headers=world.witness), 409)  # nothing to sign before the draw
     pw.enter_entropy(client, world, task["id"])
@@ -273,7 +319,10 @@ def test_witness_signature(client, world, session):
     ok(client.post(url, json={}, headers=world.witness), 409)
     ok(client.post(url, json={}, headers=world.planner), 403)
     assert len(ok(client.get(url, headers=world.approver))) == 1
-    assert ok(client.get(f"/api/v1/draws/{notice['draw_id']}", headers=world.witness))["signatures"][0]["id"] == sig["id"]
+    assert (
+        ok(client.get(f"/api/v1/draws/{notice['draw_id']}", headers=world.witness))["signatures"][0]["id"]
+        == sig["id"]
+    )
     assert _audit(session, "draw.witness_signed")
 
 
@@ -300,8 +349,12 @@ def test_infeasible_matching_names_enterprise_department_and_condition_and_dispa
     session.commit()
     plan = pw.published_plan(client, world)
     task = pw.task(client, world, plan)
-    ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY},
-                   headers=world.planner), 201)
+    ok(
+        client.post(
+            f"/api/v1/tasks/{task['id']}/notice", json={"entropy_sources": pw.ENTROPY}, headers=world.planner
+        ),
+        201,
+    )
     pw.enter_entropy(client, world, task["id"])
     body = ok(client.post(f"/api/v1/tasks/{task['id']}/draw/perform", headers=world.planner), 422)
     matching = body["errors"]["matching"]
@@ -336,7 +389,7 @@ def test_notice_refused_when_a_department_cannot_field_a_team(client, world, ses
 
 @pytest.mark.parametrize("case", ["conflicts", "expired", "workload", "pairing", "specialty"])
 def test_every_matched_team_satisfies_the_constraints(client, app, world, session, case):
-    """Whatever the directory looks like, nobody is matched who breaks a rule (checked on the dispatched forms)."""
+    """Whatever the directory looks like, nobody matched breaks a rule (checked on the dispatched forms)."""
     lead_inspectors = world.inspectors(world.lead)
     partner_inspectors = world.inspectors(world.partner)
     extra = {"workload_cap": None}
@@ -354,8 +407,13 @@ def test_every_matched_team_satisfies_the_constraints(client, app, world, sessio
                 factories.make_form(session, inspectors=[insp], department=world.lead)
     elif case == "pairing":
         for ent in world.enterprises:
-            factories.make_form(session, enterprise=ent, inspectors=[lead_inspectors[0], partner_inspectors[0]],
-                                department=world.lead, dispatched_at=factories_now())
+            factories.make_form(
+                session,
+                enterprise=ent,
+                inspectors=[lead_inspectors[0], partner_inspectors[0]],
+                department=world.lead,
+                dispatched_at=factories_now(),
+            )
     elif case == "specialty":
         world.item_partner.specialty = "公共卫生"
         session.add(world.item_partner)
@@ -371,9 +429,13 @@ def test_every_matched_team_satisfies_the_constraints(client, app, world, sessio
     assert len(forms) == 3
     loads: dict = {}
     for form in forms:
-        members = session.execute(
-            select(FormAssignment).where(FormAssignment.form_id == form.id, FormAssignment.active)
-        ).scalars().all()
+        members = (
+            session.execute(
+                select(FormAssignment).where(FormAssignment.form_id == form.id, FormAssignment.active)
+            )
+            .scalars()
+            .all()
+        )
         for dept in (world.lead, world.partner):
             assert sum(m.department_id == dept.id for m in members) >= 2
         for m in members:
@@ -381,9 +443,15 @@ def test_every_matched_team_satisfies_the_constraints(client, app, world, sessio
             assert insp.department_id == m.department_id
             assert insp.certificate_valid_on(pw.INSPECTION_DAY)
             assert any(pw.REGION.startswith(r[:6].rstrip("0")) for r in insp.region_codes)
-            assert session.execute(select(ConflictOfInterest).where(
-                ConflictOfInterest.inspector_id == insp.id,
-                ConflictOfInterest.enterprise_id == form.enterprise_id)).first() is None
+            assert (
+                session.execute(
+                    select(ConflictOfInterest).where(
+                        ConflictOfInterest.inspector_id == insp.id,
+                        ConflictOfInterest.enterprise_id == form.enterprise_id,
+                    )
+                ).first()
+                is None
+            )
             if case == "pairing":
                 assert insp.id not in (lead_inspectors[0].id, partner_inspectors[0].id)
             if case == "specialty" and insp.department_id == world.partner.id:
@@ -408,14 +476,24 @@ def test_deadline_start_counts_working_days_across_the_spring_festival(client, a
     app.config["SHUANGSUI_TODAY"] = date(2026, 2, 13)  # Friday; 2-14 is a make-up Saturday, 2-15..2-23 off
     plan = pw.published_plan(client, world, window_start="2026-02-01")
     out_task = pw.task(client, world, plan, inspection_date="2026-02-24")
-    ok(client.post(f"/api/v1/tasks/{out_task['id']}/notice", json={"entropy_sources": pw.ENTROPY},
-                   headers=world.planner), 201)
+    ok(
+        client.post(
+            f"/api/v1/tasks/{out_task['id']}/notice",
+            json={"entropy_sources": pw.ENTROPY},
+            headers=world.planner,
+        ),
+        201,
+    )
     pw.enter_entropy(client, world, out_task["id"])
     ok(client.post(f"/api/v1/tasks/{out_task['id']}/draw/perform", headers=world.planner))
     result = ok(client.post(f"/api/v1/tasks/{out_task['id']}/draw/dispatch", headers=world.planner))
     # 2-14 (make-up Sat) 1, 2-24 2, 2-25 3, 2-26 4, 2-27 5
     assert result["deadline_start"] == "2026-02-27"
-    forms = session.execute(select(InspectionForm).where(InspectionForm.task_id == uuid.UUID(out_task["id"]))).scalars().all()
+    forms = (
+        session.execute(select(InspectionForm).where(InspectionForm.task_id == uuid.UUID(out_task["id"])))
+        .scalars()
+        .all()
+    )
     assert {f.deadline_start for f in forms} == {date(2026, 2, 27)}
     task = ok(client.get(f"/api/v1/tasks/{out_task['id']}", headers=world.planner))
     assert task["deadline_start"] == "2026-02-27"
@@ -448,7 +526,9 @@ def _dispatched(client, world, session):
     return out, forms
 
 
-def test_replacing_an_inspector_needs_a_reason_satisfies_the_constraints_and_is_audited(client, app, world, session):
+def test_replacing_an_inspector_needs_a_reason_satisfies_the_constraints_and_is_audited(
+    client, app, world, session
+):
     out, forms = _dispatched(client, world, session)
     form = forms[0]
     lead_team = [m for m in form["team"] if m["department_id"] == str(world.lead.id)]
@@ -459,7 +539,11 @@ def test_replacing_an_inspector_needs_a_reason_satisfies_the_constraints_and_is_
     body = {"old_inspector_id": old["inspector_id"], "new_inspector_id": str(new.id), "reason": ""}
     ok(client.post(url, json=body, headers=world.planner), 422)
     # A candidate who must 回避 is refused with the reason.
-    session.add(ConflictOfInterest(inspector_id=new.id, enterprise_id=uuid.UUID(form["enterprise_id"]), reason="relative"))
+    session.add(
+        ConflictOfInterest(
+            inspector_id=new.id, enterprise_id=uuid.UUID(form["enterprise_id"]), reason="relative"
+        )
+    )
     session.commit()
     refused = ok(client.post(url, json={**body, "reason": "原检查人员病假"}, headers=world.planner), 422)
     assert "需回避" in refused["message"]
@@ -467,11 +551,21 @@ def test_replacing_an_inspector_needs_a_reason_satisfies_the_constraints_and_is_
     session.commit()
     # Someone from another department cannot stand in for this department's team.
     other = next(i for i in world.inspectors(world.partner) if str(i.id) not in on_form)
-    wrong = ok(client.post(url, json={**body, "new_inspector_id": str(other.id), "reason": "病假"},
-                           headers=world.planner), 422)
+    wrong = ok(
+        client.post(
+            url, json={**body, "new_inspector_id": str(other.id), "reason": "病假"}, headers=world.planner
+        ),
+        422,
+    )
     assert "部门" in wrong["message"]
-    ok(client.post(url, json={**body, "reason": "原检查人员病假"}, headers=factories.auth_headers(
-        app, world.inspector_users["SCJG"][0])), 403)
+    ok(
+        client.post(
+            url,
+            json={**body, "reason": "原检查人员病假"},
+            headers=factories.auth_headers(app, world.inspector_users["SCJG"][0]),
+        ),
+        403,
+    )
     changed = ok(client.post(url, json={**body, "reason": "原检查人员病假"}, headers=world.planner))
     assert changed["version"] == form["version"] + 1
     team = {m["inspector_id"]: m for m in changed["team"]}
@@ -494,10 +588,17 @@ def test_changing_content_after_dispatch_needs_a_reason_and_is_audited(client, w
     key = form["checkpoints"][-1]["key"]
     ok(client.post(url, json={"reason": "", "remove_checkpoint_keys": [key]}, headers=world.planner), 422)
     ok(client.post(url, json={"reason": "x", "remove_checkpoint_keys": ["nope"]}, headers=world.planner), 422)
-    changed = ok(client.post(url, json={"reason": "该企业无从业人员", "remove_checkpoint_keys": [key]},
-                             headers=world.planner))
-    assert key not in {cp["key"] for cp in changed["checkpoints"]} and changed["version"] == form["version"] + 1
-    restored = ok(client.post(url, json={"reason": "恢复", "restore_checkpoint_keys": [key]}, headers=world.planner))
+    changed = ok(
+        client.post(
+            url, json={"reason": "该企业无从业人员", "remove_checkpoint_keys": [key]}, headers=world.planner
+        )
+    )
+    assert (
+        key not in {cp["key"] for cp in changed["checkpoints"]} and changed["version"] == form["version"] + 1
+    )
+    restored = ok(
+        client.post(url, json={"reason": "恢复", "restore_checkpoint_keys": [key]}, headers=world.planner)
+    )
     assert [cp["key"] for cp in restored["checkpoints"]] == [cp["key"] for cp in form["checkpoints"]]
     assert len(_audit(session, "form.content_adjusted")) == 2
 

@@ -57,7 +57,10 @@ def test_only_the_lead_planner_drafts(client, world):
     plan = ok(_draft(client, world), 201)
     ok(client.patch(f"/api/v1/plans/{plan['id']}", json={"name": "改"}, headers=world.planner_partner), 403)
     ok(client.post(f"/api/v1/plans/{plan['id']}/submit", headers=world.planner_partner), 403)
-    assert ok(client.patch(f"/api/v1/plans/{plan['id']}", json={"name": "改名"}, headers=world.planner))["name"] == "改名"
+    assert (
+        ok(client.patch(f"/api/v1/plans/{plan['id']}", json={"name": "改名"}, headers=world.planner))["name"]
+        == "改名"
+    )
 
 
 def test_validation(client, world):
@@ -76,8 +79,9 @@ def test_submit_approve_sign_publish(client, world, session):
     ok(client.post(f"/api/v1/plans/{plan['id']}/submit", headers=world.planner))
     ok(client.patch(f"/api/v1/plans/{plan['id']}", json={"name": "改"}, headers=world.planner), 409)
     ok(client.post(f"/api/v1/plans/{plan['id']}/publish", headers=world.planner), 409)  # not approved
-    other_approver = factories.auth_headers(client.application, factories.make_user(
-        session, roles=["approver"], department=world.partner))
+    other_approver = factories.auth_headers(
+        client.application, factories.make_user(session, roles=["approver"], department=world.partner)
+    )
     ok(client.post(f"/api/v1/plans/{plan['id']}/approve", headers=other_approver), 403)
     ok(client.post(f"/api/v1/plans/{plan['id']}/approve", headers=world.planner), 403)
     approved = ok(client.post(f"/api/v1/plans/{plan['id']}/approve", headers=world.approver))
@@ -86,8 +90,12 @@ def test_submit_approve_sign_publish(client, world, session):
     assert approved["signature_valid"] is True
     published = ok(client.post(f"/api/v1/plans/{plan['id']}/publish", headers=world.planner))
     assert published["status"] == "published" and published["published_at"]
-    actions = [e.action for e in session.execute(
-        select(AuditEntry).where(AuditEntry.entity_id == plan["id"]).order_by(AuditEntry.seq)).scalars()]
+    actions = [
+        e.action
+        for e in session.execute(
+            select(AuditEntry).where(AuditEntry.entity_id == plan["id"]).order_by(AuditEntry.seq)
+        ).scalars()
+    ]
     assert actions == ["plan.created", "plan.submitted", "plan.approved", "plan.published"]
     public = ok(client.get("/api/v1/public/plans"))
     assert [p["id"] for p in public] == [plan["id"]] and "signature" not in public[0]
@@ -97,11 +105,14 @@ def test_reject_with_reason_then_resubmit(client, world):
     plan = ok(_draft(client, world), 201)
     ok(client.post(f"/api/v1/plans/{plan['id']}/submit", headers=world.planner))
     ok(client.post(f"/api/v1/plans/{plan['id']}/reject", json={"reason": ""}, headers=world.approver), 422)
-    rejected = ok(client.post(f"/api/v1/plans/{plan['id']}/reject", json={"reason": "比例偏高"},
-                              headers=world.approver))
+    rejected = ok(
+        client.post(f"/api/v1/plans/{plan['id']}/reject", json={"reason": "比例偏高"}, headers=world.approver)
+    )
     assert rejected["status"] == "rejected" and rejected["rejected_reason"] == "比例偏高"
     ok(client.patch(f"/api/v1/plans/{plan['id']}", json={"ratio": "0.02"}, headers=world.planner))
-    assert ok(client.post(f"/api/v1/plans/{plan['id']}/submit", headers=world.planner))["status"] == "submitted"
+    assert (
+        ok(client.post(f"/api/v1/plans/{plan['id']}/submit", headers=world.planner))["status"] == "submitted"
+    )
 
 
 def test_signature_detects_content_changed_behind_the_approval(client, world, session):
@@ -119,20 +130,38 @@ def test_adjustments_need_a_reason_and_are_all_kept(client, world, session):
     url = f"/api/v1/plans/{plan['id']}/adjustments"
     ok(client.patch(f"/api/v1/plans/{plan['id']}", json={"name": "直接改"}, headers=world.planner), 409)
     ok(client.post(url, json={"reason": "", "changes": {"ratio": "0.04"}}, headers=world.planner), 422)
-    ok(client.post(url, json={"reason": "上级要求", "changes": {"ratio": "0.05"}}, headers=world.planner), 422)
-    ok(client.post(url, json={"reason": "x", "changes": {"ratio": "0.04"}}, headers=world.planner_partner), 403)
-    first = ok(client.post(url, json={"reason": "联席会议决定提高比例", "changes": {"ratio": "0.04"}},
-                           headers=world.planner), 201)
+    ok(
+        client.post(url, json={"reason": "上级要求", "changes": {"ratio": "0.05"}}, headers=world.planner),
+        422,
+    )
+    ok(
+        client.post(url, json={"reason": "x", "changes": {"ratio": "0.04"}}, headers=world.planner_partner),
+        403,
+    )
+    first = ok(
+        client.post(
+            url, json={"reason": "联席会议决定提高比例", "changes": {"ratio": "0.04"}}, headers=world.planner
+        ),
+        201,
+    )
     assert first["sequence"] == 1 and first["diff"] == {"ratio": ["0.05", "0.04"]}
-    second = ok(client.post(url, json={"reason": "增加检查方式", "changes": {"methods": ["实地检查", "网络监测"]}},
-                            headers=world.planner), 201)
+    second = ok(
+        client.post(
+            url,
+            json={"reason": "增加检查方式", "changes": {"methods": ["实地检查", "网络监测"]}},
+            headers=world.planner,
+        ),
+        201,
+    )
     assert second["content_digest_before"] == first["content_digest_after"]
     kept = ok(client.get(url, headers=world.approver))
     assert [a["reason"] for a in kept] == ["联席会议决定提高比例", "增加检查方式"]
     current = ok(client.get(f"/api/v1/plans/{plan['id']}", headers=world.planner))
     assert current["status"] == "adjusted" and current["version"] == 3 and current["ratio"] == "0.04"
     assert current["signature_valid"] is True  # the approval signature still covers what was approved
-    over = ok(client.post(url, json={"reason": "再提高", "changes": {"ratio": "0.08"}}, headers=world.planner), 422)
+    over = ok(
+        client.post(url, json={"reason": "再提高", "changes": {"ratio": "0.08"}}, headers=world.planner), 422
+    )
     assert CAP_RULE in over["message"]
     assert len(ok(client.get(url, headers=world.planner))) == 2
 
@@ -168,8 +197,12 @@ def test_cap_is_enforced_again_at_approval(client, world, session):
 def test_key_area_must_state_its_cap_and_stays_under_it(client, world):
     body = ok(_draft(client, world, is_key_area=True, ratio="0.08", key_area_basis="特种设备"), 422)
     assert CAP_RULE in body["errors"]["key_area_cap"][0]
-    plan = ok(_draft(client, world, is_key_area=True, key_area_cap="0.1", key_area_basis="上级具体要求",
-                     ratio="0.08"), 201)
+    plan = ok(
+        _draft(
+            client, world, is_key_area=True, key_area_cap="0.1", key_area_basis="上级具体要求", ratio="0.08"
+        ),
+        201,
+    )
     assert plan["cap"] == "0.1"
     ok(client.post(f"/api/v1/plans/{plan['id']}/submit", headers=world.planner))
     ok(client.post(f"/api/v1/plans/{plan['id']}/reject", json={"reason": "调高"}, headers=world.approver))

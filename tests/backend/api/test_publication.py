@@ -1,9 +1,9 @@
-"""一公开: publish, withhold only with the department head's approval (archived, not deleted), deadline warnings
-and the overdue list, and entry and publication rates with what blocks 100 %."""
+"""一公开: publish, withhold only with the department head's approval (archived, not deleted), deadline
+warnings and the overdue list, and entry and publication rates with what blocks 100 %."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -23,8 +23,12 @@ class Dept:
 
     def __init__(self, app, session) -> None:
         self.dept = factories.make_department(session)
-        self.sup_user = factories.make_user(session, roles=["supervisor"], department=self.dept, display_name="审核人甲")
-        self.head_user = factories.make_user(session, roles=["approver"], department=self.dept, display_name="局长乙")
+        self.sup_user = factories.make_user(
+            session, roles=["supervisor"], department=self.dept, display_name="审核人甲"
+        )
+        self.head_user = factories.make_user(
+            session, roles=["approver"], department=self.dept, display_name="局长乙"
+        )
         self.planner_user = factories.make_user(session, roles=["planner"], department=self.dept)
         self.sup = factories.auth_headers(app, self.sup_user)
         self.head = factories.auth_headers(app, self.head_user)
@@ -32,8 +36,9 @@ class Dept:
         self.session = session
 
     def result(self, **kw):
-        form = factories.make_submitted_form(self.session, department=self.dept, submitted_at=kw.pop("submitted_at",
-                                                                                                     None))
+        form = factories.make_submitted_form(
+            self.session, department=self.dept, submitted_at=kw.pop("submitted_at", None)
+        )
         return factories.make_result(self.session, form=form, actor=self.sup_user, **kw)
 
 
@@ -46,8 +51,12 @@ def test_publish_by_supervisor_or_head_not_others(client, session, app, a, token
     r1, r2 = a.result(), a.result()
     assert client.post(f"/api/v1/results/{r1.id}/publish", headers=a.planner).status_code == 403
     assert client.post(f"/api/v1/results/{r1.id}/publish", headers=token_for("supervisor")).status_code == 404
-    assert client.post(f"/api/v1/results/{r1.id}/publish", headers=token_for("inspector",
-                                                                             department=a.dept)).status_code == 403
+    assert (
+        client.post(
+            f"/api/v1/results/{r1.id}/publish", headers=token_for("inspector", department=a.dept)
+        ).status_code
+        == 403
+    )
     assert client.post(f"/api/v1/results/{r1.id}/publish", headers=token_for("admin")).status_code == 403
     resp = client.post(f"/api/v1/results/{r1.id}/publish", headers=a.sup)
     assert resp.status_code == 200, resp.get_json()
@@ -64,12 +73,16 @@ def test_bulk_publish_reports_each(client, a, token_for):
     r1, r2 = a.result(), a.result()
     other = factories.make_result(a.session)
     client.post(f"/api/v1/results/{r2.id}/publish", headers=a.sup)
-    resp = client.post("/api/v1/results/publish", headers=a.sup,
-                       json={"result_ids": [str(r1.id), str(r2.id), str(other.id)]})
+    resp = client.post(
+        "/api/v1/results/publish", headers=a.sup, json={"result_ids": [str(r1.id), str(r2.id), str(other.id)]}
+    )
     assert resp.status_code == 200
     outcome = {o["id"]: (o["status"], o["code"]) for o in resp.get_json()["results"]}
-    assert outcome == {str(r1.id): ("published", 200), str(r2.id): ("rejected", 409),
-                       str(other.id): ("rejected", 404)}
+    assert outcome == {
+        str(r1.id): ("published", 200),
+        str(r2.id): ("rejected", 409),
+        str(other.id): ("rejected", 404),
+    }
 
 
 def test_withhold_needs_reason_and_the_heads_approval_then_is_archived(client, session, a, token_for):
@@ -77,8 +90,11 @@ def test_withhold_needs_reason_and_the_heads_approval_then_is_archived(client, s
     url = f"/api/v1/results/{r.id}"
     assert client.post(f"{url}/withhold", headers=a.sup, json={"reason": ""}).status_code == 422
     assert client.post(f"{url}/withhold", headers=a.head, json={"reason": "涉及商业秘密"}).status_code == 403
-    resp = client.post(f"{url}/withhold", headers=a.sup,
-                       json={"reason": "涉及商业秘密，依据《政府信息公开条例》第十五条不予公开"})
+    resp = client.post(
+        f"{url}/withhold",
+        headers=a.sup,
+        json={"reason": "涉及商业秘密，依据《政府信息公开条例》第十五条不予公开"},
+    )
     assert resp.status_code == 200 and resp.get_json()["withhold"]["status"] == "requested"
     # while the head decides, it can be neither published nor asked for again
     assert client.post(f"{url}/publish", headers=a.sup).status_code == 409
@@ -86,7 +102,9 @@ def test_withhold_needs_reason_and_the_heads_approval_then_is_archived(client, s
     # the supervisor cannot approve; another department's head cannot even see it
     assert client.post(f"{url}/withhold/decision", headers=a.sup, json={"approve": True}).status_code == 403
     other_head = token_for("approver")
-    assert client.post(f"{url}/withhold/decision", headers=other_head, json={"approve": True}).status_code == 404
+    assert (
+        client.post(f"{url}/withhold/decision", headers=other_head, json={"approve": True}).status_code == 404
+    )
     decided = client.post(f"{url}/withhold/decision", headers=a.head, json={"approve": True, "note": "同意"})
     assert decided.status_code == 200, decided.get_json()
     body = decided.get_json()
@@ -95,8 +113,13 @@ def test_withhold_needs_reason_and_the_heads_approval_then_is_archived(client, s
     assert client.post(f"{url}/publish", headers=a.sup).status_code == 409
     # archived, not deleted: still readable by the department, with the reason
     again = client.get(url, headers=a.sup).get_json()
-    assert again["withhold"]["reason"].startswith("涉及商业秘密") and again["details"] == "涉及商业秘密的检查细节"
-    actions = list(session.execute(select(AuditEntry.action).where(AuditEntry.entity_id == str(r.id))).scalars())
+    assert (
+        again["withhold"]["reason"].startswith("涉及商业秘密")
+        and again["details"] == "涉及商业秘密的检查细节"
+    )
+    actions = list(
+        session.execute(select(AuditEntry.action).where(AuditEntry.entity_id == str(r.id))).scalars()
+    )
     assert {"result.withhold_request", "result.withhold_approve", "credit.record"} <= set(actions)
     assert verify_chain(session=session).ok
 
@@ -117,7 +140,9 @@ def test_rejected_withhold_goes_back_to_be_published(client, a):
     url = f"/api/v1/results/{r.id}"
     client.post(f"{url}/withhold", headers=a.planner, json={"reason": "经办人认为涉及隐私"})
     assert client.post(f"{url}/withhold/decision", headers=a.head, json={"approve": False}).status_code == 422
-    resp = client.post(f"{url}/withhold/decision", headers=a.head, json={"approve": False, "note": "不属于不予公开情形"})
+    resp = client.post(
+        f"{url}/withhold/decision", headers=a.head, json={"approve": False, "note": "不属于不予公开情形"}
+    )
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["publication_status"] == "pending" and body["withhold"]["status"] == "rejected"
@@ -134,14 +159,22 @@ def test_rates_and_what_blocks_100_percent(client, session, app, a, token_for):
     awaiting = a.result()
     client.post(f"/api/v1/results/{awaiting.id}/withhold", headers=a.sup, json={"reason": "涉及商业秘密"})
     not_entered = factories.make_submitted_form(session, department=a.dept)
-    returned = factories.make_form(session, department=a.dept, status="returned", submitted_at=china(date(2026, 11, 2)))
+    returned = factories.make_form(
+        session, department=a.dept, status="returned", submitted_at=china(date(2026, 11, 2))
+    )
     factories.make_form(session, department=a.dept, status="in_progress")  # not completed: not owed yet
 
     resp = client.get("/api/v1/publication/rates", headers=a.sup)
     assert resp.status_code == 200, resp.get_json()
     [row] = resp.get_json()
     assert row["department"]["id"] == str(a.dept.id)
-    assert (row["completed"], row["entered"], row["published"], row["withheld"], row["to_publish"]) == (6, 4, 1, 1, 3)
+    assert (row["completed"], row["entered"], row["published"], row["withheld"], row["to_publish"]) == (
+        6,
+        4,
+        1,
+        1,
+        3,
+    )
     assert row["entry_rate"] == round(4 / 6, 4) and row["publication_rate"] == round(1 / 3, 4)
     blockers = row["blockers"]
     assert {b["form_code"] for b in blockers["not_entered"]} == {not_entered.code, returned.code}
@@ -150,8 +183,11 @@ def test_rates_and_what_blocks_100_percent(client, session, app, a, token_for):
     assert row["blocker_counts"]["not_entered"] == 2
     # another department's staff see only their own (empty) department
     assert client.get("/api/v1/publication/rates", headers=token_for("supervisor")).get_json() == []
-    admin_rows = client.get("/api/v1/publication/rates", query_string={"department_id": str(a.dept.id)},
-                            headers=token_for("admin")).get_json()
+    admin_rows = client.get(
+        "/api/v1/publication/rates",
+        query_string={"department_id": str(a.dept.id)},
+        headers=token_for("admin"),
+    ).get_json()
     assert [r["department"]["id"] for r in admin_rows] == [str(a.dept.id)]
 
 
@@ -159,13 +195,16 @@ def test_warnings_and_overdue_by_working_days(session, a):
     # completed 2026-10-15 -> deadline 2026-11-12; completed 2026-11-10 -> deadline 2026-12-08
     old = a.result(submitted_at=china(date(2026, 10, 15)))
     recent = a.result(submitted_at=china(date(2026, 11, 10)))
-    not_entered = factories.make_submitted_form(session, department=a.dept, submitted_at=china(date(2026, 10, 20)))
+    not_entered = factories.make_submitted_form(
+        session, department=a.dept, submitted_at=china(date(2026, 10, 20))
+    )
     assert old.publication_deadline == date(2026, 11, 12) and recent.publication_deadline == date(2026, 12, 8)
 
     today = date(2026, 11, 9)  # Monday
     warn = publication.warnings(session=session, actor=a.sup_user, within=5, today=today)
     assert [(w["kind"], w["form_code"], w["workdays_left"]) for w in warn] == [
-        ("publication", session.get(InspectionForm, old.form_id).code, 3)]
+        ("publication", session.get(InspectionForm, old.form_id).code, 3)
+    ]
     wide = publication.warnings(session=session, actor=a.sup_user, within=20, today=today)
     # recent's deadline is 21 working days away: just outside
     assert {w["form_code"] for w in wide} == {session.get(InspectionForm, old.form_id).code, not_entered.code}
@@ -173,8 +212,9 @@ def test_warnings_and_overdue_by_working_days(session, a):
     assert [(w["kind"], w["overdue"]) for w in late] == [("publication", True), ("entry", True)]
     assert late[1]["deadline"] == date(2026, 11, 17) and late[1]["form_code"] == not_entered.code
     publication.publish(session=session, actor=a.sup_user, result_id=old.id)
-    assert [w["kind"] for w in publication.overdue(session=session, actor=a.sup_user,
-                                                   today=date(2026, 11, 18))] == ["entry"]
+    assert [
+        w["kind"] for w in publication.overdue(session=session, actor=a.sup_user, today=date(2026, 11, 18))
+    ] == ["entry"]
 
 
 def test_overdue_and_warning_endpoints(client, session, a, token_for):
@@ -192,11 +232,16 @@ def test_results_list_scope_and_filters(client, session, a, token_for):
     other = factories.make_result(session)
     rows = client.get("/api/v1/results", headers=a.planner).get_json()
     assert [x["id"] for x in rows] == [str(r.id)]
-    assert client.get("/api/v1/results", query_string={"publication_status": "published"},
-                      headers=a.sup).get_json() == []
+    assert (
+        client.get(
+            "/api/v1/results", query_string={"publication_status": "published"}, headers=a.sup
+        ).get_json()
+        == []
+    )
     ent = session.get(factories.Enterprise, r.enterprise_id)
-    assert [x["id"] for x in client.get("/api/v1/results", query_string={"q": ent.uscc},
-                                        headers=a.sup).get_json()] == [str(r.id)]
+    assert [
+        x["id"] for x in client.get("/api/v1/results", query_string={"q": ent.uscc}, headers=a.sup).get_json()
+    ] == [str(r.id)]
     assert client.get(f"/api/v1/results/{other.id}", headers=a.sup).status_code == 404
     assert client.get(f"/api/v1/results/{r.id}", headers=token_for("witness")).status_code == 403
     dept = session.get(Department, other.department_id)

@@ -41,8 +41,9 @@ def test_create_defaults(client, world, plan):
 
 
 def test_only_under_a_published_plan_and_by_its_lead_planner(client, world, session):
-    draft = factories.make_plan(session, lead=world.lead, status="approved",
-                                items=[world.item_lead, world.item_partner])
+    draft = factories.make_plan(
+        session, lead=world.lead, status="approved", items=[world.item_lead, world.item_partner]
+    )
     body = {"plan_id": str(draft.id), "name": "x", "item_version_ids": [str(world.item_lead.id)]}
     ok(client.post("/api/v1/tasks", json=body, headers=world.planner), 409)
     plan = pw.published_plan(client, world)
@@ -56,44 +57,100 @@ def test_items_must_be_published_versions_from_the_plan(client, world, session, 
     outside = factories.make_item(session, department=world.lead)
     draft = factories.make_item(session, department=world.lead, published=False)
     for version in (outside, draft):
-        body = ok(client.post("/api/v1/tasks", json={"plan_id": plan["id"], "name": "x",
-                                                     "item_version_ids": [str(version.id)]},
-                              headers=world.planner), 422)
+        body = ok(
+            client.post(
+                "/api/v1/tasks",
+                json={"plan_id": plan["id"], "name": "x", "item_version_ids": [str(version.id)]},
+                headers=world.planner,
+            ),
+            422,
+        )
         assert body["errors"]["item_version_ids"]
     # A participating department with no item of its own in the task has nothing to check.
-    body = ok(client.post("/api/v1/tasks", json={"plan_id": plan["id"], "name": "x",
-                                                 "item_version_ids": [str(world.item_lead.id)],
-                                                 "department_ids": [str(world.partner.id)]},
-                          headers=world.planner), 422)
+    body = ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "department_ids": [str(world.partner.id)],
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
     assert "没有抽查事项" in body["errors"]["department_ids"][0]
 
 
 def test_ratio_cap_at_task_creation(client, world, plan):
-    body = ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)], "ratio": "0.06",
-    }, headers=world.planner), 422)
+    body = ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "ratio": "0.06",
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
     assert CAP_RULE in body["message"]
-    body = ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)], "count": 4,
-    }, headers=world.planner), 422)
+    body = ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "count": 4,
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
     assert "最多抽取 3 户" in body["message"]
     # The cap is over the population the task draws from: a narrower scope allows fewer.
-    body = ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)], "count": 1,
-        "target_filters": {"industry_codes": ["F"]}, "strata_key": "industry_code",
-    }, headers=world.planner), 201)
+    body = ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "count": 1,
+                "target_filters": {"industry_codes": ["F"]},
+                "strata_key": "industry_code",
+            },
+            headers=world.planner,
+        ),
+        201,
+    )
     assert body["count"] == 1 and body["ratio"] is None
 
 
 def test_key_area_plan_allows_its_own_cap(client, world):
-    plan = pw.published_plan(client, world, is_key_area=True, key_area_cap="0.2", key_area_basis="特种设备安全",
-                             ratio="0.15")
+    plan = pw.published_plan(
+        client, world, is_key_area=True, key_area_cap="0.2", key_area_basis="特种设备安全", ratio="0.15"
+    )
     task = pw.task(client, world, plan, ratio=None, count=12)  # 12 / 60 = 20 %
     notice = ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={}, headers=world.planner), 201)
     assert notice["total"] == 12 and notice["parameters"]["max_ratio"] == "0.2"
-    body = ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)], "count": 13,
-    }, headers=world.planner), 422)
+    body = ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "count": 13,
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
     assert "重点领域计划明确的上限 20%" in body["message"]
 
 
@@ -107,10 +164,19 @@ def test_plan_count_is_a_budget_shared_by_its_tasks(client, world):
 
 
 def test_team_rules(client, world, plan):
-    body = ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)],
-        "inspectors_per_target": 1,
-    }, headers=world.planner), 422)
+    body = ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "inspectors_per_target": 1,
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
     assert "至少需要 2 名" in body["message"]
     task = pw.task(client, world, plan, inspectors_per_target=3, workload_cap=5)
     assert set(task["inspectors_per_target"].values()) == {3}
@@ -120,10 +186,18 @@ def test_team_rules(client, world, plan):
 
 def test_edit_only_while_draft(client, world, plan):
     task = pw.task(client, world, plan)
-    edited = ok(client.patch(f"/api/v1/tasks/{task['id']}", json={"ratio": "0.04", "strata_key": "industry_code"},
-                             headers=world.planner))
+    edited = ok(
+        client.patch(
+            f"/api/v1/tasks/{task['id']}",
+            json={"ratio": "0.04", "strata_key": "industry_code"},
+            headers=world.planner,
+        )
+    )
     assert edited["ratio"] == "0.04" and edited["strata_key"] == "industry_code"
-    ok(client.patch(f"/api/v1/tasks/{task['id']}", json={"ratio": "0.04"}, headers=world.planner_partner), 403)
+    ok(
+        client.patch(f"/api/v1/tasks/{task['id']}", json={"ratio": "0.04"}, headers=world.planner_partner),
+        403,
+    )
     ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={}, headers=world.planner), 201)
     ok(client.patch(f"/api/v1/tasks/{task['id']}", json={"name": "改"}, headers=world.planner), 409)
 
@@ -134,13 +208,18 @@ def test_population_excludes_cancelled_revoked_moved_out_and_applies_strata_and_
     assert len(rows) == 60 and not ({e.uscc for e in world.excluded} & set(rows))
     assert {stratum for stratum, _ in rows.values()} == {"F5211", "H6210"}
     by_uscc = {e.uscc: e for e in world.enterprises}
-    plain = next(e for e in world.enterprises if not e.abnormal_list and e.complaints_count == 0 and e.risk_level == 1)
-    flagged = next(e for e in world.enterprises if e.abnormal_list and e.complaints_count == 0 and e.risk_level == 1)
+    plain = next(
+        e for e in world.enterprises if not e.abnormal_list and e.complaints_count == 0 and e.risk_level == 1
+    )
+    flagged = next(
+        e for e in world.enterprises if e.abnormal_list and e.complaints_count == 0 and e.risk_level == 1
+    )
     assert rows[plain.uscc][1] == "1.000000"
     assert rows[flagged.uscc][1] == "2.000000"  # 经营异常名录: higher inclusion probability
     heavier = [u for u, (_, w) in rows.items() if float(w) > 1]
-    assert heavier and all(by_uscc[u].abnormal_list or by_uscc[u].complaints_count or by_uscc[u].risk_level > 1
-                           for u in heavier)
+    assert heavier and all(
+        by_uscc[u].abnormal_list or by_uscc[u].complaints_count or by_uscc[u].risk_level > 1 for u in heavier
+    )
     assert [s["stratum"] for s in notice["notice"]["strata"]] == ["F5211", "H6210"]
 
 
@@ -149,19 +228,39 @@ def test_scope_filters(client, world, plan, session):
     task = pw.task(client, world, plan, target_filters={"region_codes": ["510802"]})
     _notice, rows = _population(client, world, task)
     assert len(rows) == 60 and other.uscc not in rows
-    ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)],
-        "target_filters": {"statuses": ["cancelled"]},
-    }, headers=world.planner), 422)
-    ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)],
-        "target_filters": {"colour": "red"},
-    }, headers=world.planner), 422)
+    ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "target_filters": {"statuses": ["cancelled"]},
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
+    ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "target_filters": {"colour": "red"},
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
 
 
 def test_flagged_only_scope(client, world):
     # 投诉举报多、列入经营异常名录的市场主体 may be a 重点领域 with a higher stated cap.
-    plan = pw.published_plan(client, world, is_key_area=True, key_area_cap="0.5", key_area_basis="加大抽查比例")
+    plan = pw.published_plan(
+        client, world, is_key_area=True, key_area_cap="0.5", key_area_basis="加大抽查比例"
+    )
     task = pw.task(client, world, plan, target_filters={"flagged_only": True}, ratio=None, count=2)
     _notice, rows = _population(client, world, task)
     assert set(rows) == {e.uscc for e in world.enterprises if e.abnormal_list}
@@ -182,14 +281,32 @@ def test_exclude_enterprises_inspected_for_the_same_item_recently(client, world,
 
 
 def test_dates_within_the_plan(client, world, plan):
-    ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)],
-        "window_end": "2026-12-01",
-    }, headers=world.planner), 422)
-    ok(client.post("/api/v1/tasks", json={
-        "plan_id": plan["id"], "name": "x", "item_version_ids": [str(world.item_lead.id)],
-        "inspection_date": "2026-02-01",
-    }, headers=world.planner), 422)  # before the plan's window (2026-03-01)
+    ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "window_end": "2026-12-01",
+            },
+            headers=world.planner,
+        ),
+        422,
+    )
+    ok(
+        client.post(
+            "/api/v1/tasks",
+            json={
+                "plan_id": plan["id"],
+                "name": "x",
+                "item_version_ids": [str(world.item_lead.id)],
+                "inspection_date": "2026-02-01",
+            },
+            headers=world.planner,
+        ),
+        422,
+    )  # before the plan's window (2026-03-01)
 
 
 def test_notice_needs_an_inspection_date(client, world, plan):
@@ -206,7 +323,10 @@ def test_tasks_listing_scope(client, app, world, plan, session):
     outsider = factories.auth_headers(app, factories.make_user(session, roles=["supervisor"]))
     assert ok(client.get("/api/v1/tasks", headers=outsider)) == []
     ok(client.get(f"/api/v1/tasks/{task['id']}", headers=outsider), 404)
-    ok(client.get("/api/v1/tasks", headers=factories.auth_headers(app, world.inspector_users["SCJG"][0])), 403)
+    ok(
+        client.get("/api/v1/tasks", headers=factories.auth_headers(app, world.inspector_users["SCJG"][0])),
+        403,
+    )
 
 
 def test_deadlines_note_when_the_results_year_is_not_covered(client, world):

@@ -411,8 +411,10 @@ def test_termination_and_expiration(client, session, team, app):
     upload.expires_at = utcnow() - timedelta(seconds=1)
     session.add(upload)
     session.commit()
-    assert upload_service.purge_expired(session=session, store=store_of(app)) == 1
+    result = app.test_cli_runner().invoke(args=["uploads", "purge-expired"])
+    assert result.exit_code == 0 and "已终止过期上传 1 个" in result.output
     assert session.get(Upload, upload.id, populate_existing=True).state == "expired"
+    assert upload_service.purge_expired(session=session, store=store_of(app)) == 0
 
 
 def test_concurrent_append_is_423(client, session, team):

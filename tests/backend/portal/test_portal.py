@@ -1,5 +1,5 @@
-"""The public portal: zh-CN pages without sign-in, and nothing unpublished, withheld or personal ever reachable —
-the rendered pages and the open-data files are searched for known private values."""
+"""The public portal: zh-CN pages without sign-in, and nothing unpublished, withheld or personal ever
+reachable — the rendered pages and the open-data files are searched for known private values."""
 
 from __future__ import annotations
 
@@ -33,54 +33,122 @@ class Disclosed:
         self.dept = dept
         self.sup = factories.make_user(session, roles=["supervisor"], department=dept)
         self.head = factories.make_user(session, roles=["approver"], department=dept)
-        self.item = factories.make_item(session, department=dept, name="公开抽查事项甲", code=f"PUB-{uuid.uuid4().hex[:6]}")
-        self.draft_item = factories.make_item(session, department=dept, name="草稿事项不应公开", published=False,
-                                              code=f"DRAFT-{uuid.uuid4().hex[:6]}")
-        session.add_all([
-            AnnualPlan(name="2026年度公开抽查计划", year=2026, lead_department_id=dept.id, deadline=date(2026, 11, 20),
-                       created_by=self.sup.id, status="published", methods=["实地检查"], ratio="0.03"),
-            AnnualPlan(name="草稿计划不应公开", year=2026, lead_department_id=dept.id, deadline=date(2026, 11, 20),
-                       created_by=self.sup.id, status="draft"),
-        ])
+        self.item = factories.make_item(
+            session, department=dept, name="公开抽查事项甲", code=f"PUB-{uuid.uuid4().hex[:6]}"
+        )
+        self.draft_item = factories.make_item(
+            session,
+            department=dept,
+            name="草稿事项不应公开",
+            published=False,
+            code=f"DRAFT-{uuid.uuid4().hex[:6]}",
+        )
+        session.add_all(
+            [
+                AnnualPlan(
+                    name="2026年度公开抽查计划",
+                    year=2026,
+                    lead_department_id=dept.id,
+                    deadline=date(2026, 11, 20),
+                    created_by=self.sup.id,
+                    status="published",
+                    methods=["实地检查"],
+                    ratio="0.03",
+                ),
+                AnnualPlan(
+                    name="草稿计划不应公开",
+                    year=2026,
+                    lead_department_id=dept.id,
+                    deadline=date(2026, 11, 20),
+                    created_by=self.sup.id,
+                    status="draft",
+                ),
+            ]
+        )
         session.commit()
 
-        self.public_ent = factories.make_enterprise(session, name="广元市公开商贸有限公司", legal_representative=LEGAL_REP,
-                                                    phone=PRIVATE_PHONE)
+        self.public_ent = factories.make_enterprise(
+            session, name="广元市公开商贸有限公司", legal_representative=LEGAL_REP, phone=PRIVATE_PHONE
+        )
         form = factories.make_submitted_form(session, department=dept, enterprise=self.public_ent)
-        session.add(FormSignature(form_id=form.id, signer="enterprise_rep", name=ENTERPRISE_REP, sha256="0" * 64,
-                                  object_key="sha256/00/00/" + "0" * 64, inspector_id=_first_inspector(session, form),
-                                  op_id=uuid.uuid4()))
+        session.add(
+            FormSignature(
+                form_id=form.id,
+                signer="enterprise_rep",
+                name=ENTERPRISE_REP,
+                sha256="0" * 64,
+                object_key="sha256/00/00/" + "0" * 64,
+                inspector_id=_first_inspector(session, form),
+                op_id=uuid.uuid4(),
+            )
+        )
         session.commit()
         self.published = factories.make_result(
-            session, form=form, actor=self.sup, category="problem_corrected",
-            details=(f"法定代表人{LEGAL_REP}在场，联系电话{PRIVATE_PHONE}，身份证号{PRIVATE_ID}，"
-                     f"企业代表{ENTERPRISE_REP}签字确认。负责人：{ROLE_NAMED}。经营场所未悬挂营业执照，已当场责令改正。"),
+            session,
+            form=form,
+            actor=self.sup,
+            category="problem_corrected",
+            details=(
+                f"法定代表人{LEGAL_REP}在场，联系电话{PRIVATE_PHONE}，身份证号{PRIVATE_ID}，"
+                f"企业代表{ENTERPRISE_REP}签字确认。负责人：{ROLE_NAMED}。经营场所未悬挂营业执照，已当场责令改正。"
+            ),
             publish=True,
         )
         self.pending = self._result("未公示秘密企业有限公司", "UNPUBLISHED-SECRET-1")
         self.withheld = self._result("不予公示保密企业有限公司", "WITHHELD-SECRET-2")
-        publication.request_withhold(session=session, actor=self.sup, result_id=self.withheld.id, reason="涉及商业秘密")
-        publication.decide_withhold(session=session, actor=self.head, result_id=self.withheld.id, approve=True)
+        publication.request_withhold(
+            session=session, actor=self.sup, result_id=self.withheld.id, reason="涉及商业秘密"
+        )
+        publication.decide_withhold(
+            session=session, actor=self.head, result_id=self.withheld.id, approve=True
+        )
         self.requested = self._result("申请不公示企业有限公司", "REQUESTED-SECRET-3")
-        publication.request_withhold(session=session, actor=self.sup, result_id=self.requested.id,
-                                     reason="涉及个人隐私")
+        publication.request_withhold(
+            session=session, actor=self.sup, result_id=self.requested.id, reason="涉及个人隐私"
+        )
         self.not_entered = factories.make_submitted_form(
-            session, department=dept, enterprise=factories.make_enterprise(session, name="尚未录入企业有限公司"))
+            session,
+            department=dept,
+            enterprise=factories.make_enterprise(session, name="尚未录入企业有限公司"),
+        )
         self.private_strings = [
-            LEGAL_REP, PRIVATE_PHONE, PRIVATE_ID, ENTERPRISE_REP, ROLE_NAMED, "19900101",
-            "UNPUBLISHED-SECRET-1", "未公示秘密企业", "WITHHELD-SECRET-2", "不予公示保密企业", "REQUESTED-SECRET-3",
-            "申请不公示企业", "尚未录入企业", "草稿事项不应公开", "草稿计划不应公开", "涉及商业秘密", "涉及个人隐私",
+            LEGAL_REP,
+            PRIVATE_PHONE,
+            PRIVATE_ID,
+            ENTERPRISE_REP,
+            ROLE_NAMED,
+            "19900101",
+            "UNPUBLISHED-SECRET-1",
+            "未公示秘密企业",
+            "WITHHELD-SECRET-2",
+            "不予公示保密企业",
+            "REQUESTED-SECRET-3",
+            "申请不公示企业",
+            "尚未录入企业",
+            "草稿事项不应公开",
+            "草稿计划不应公开",
+            "涉及商业秘密",
+            "涉及个人隐私",
             "风险等级",  # internal credit records never reach the portal
-            self.pending_uscc, self.withheld_uscc,
+            self.pending_uscc,
+            self.withheld_uscc,
         ]
 
     def _result(self, name: str, details: str):
         ent = factories.make_enterprise(self.session, name=name, legal_representative="周某某")
         form = factories.make_submitted_form(self.session, department=self.dept, enterprise=ent)
-        result = factories.make_result(self.session, form=form, actor=self.sup, category="info_falsified",
-                                       details=details)
-        setattr(self, {"UNPUBLISHED-SECRET-1": "pending_uscc", "WITHHELD-SECRET-2": "withheld_uscc",
-                       "REQUESTED-SECRET-3": "requested_uscc"}[details], ent.uscc)
+        result = factories.make_result(
+            self.session, form=form, actor=self.sup, category="info_falsified", details=details
+        )
+        setattr(
+            self,
+            {
+                "UNPUBLISHED-SECRET-1": "pending_uscc",
+                "WITHHELD-SECRET-2": "withheld_uscc",
+                "REQUESTED-SECRET-3": "requested_uscc",
+            }[details],
+            ent.uscc,
+        )
         return result
 
 
@@ -89,7 +157,11 @@ def _first_inspector(session, form):
 
     from backend.models import FormAssignment
 
-    return session.execute(select(FormAssignment.inspector_id).where(FormAssignment.form_id == form.id)).scalars().first()
+    return (
+        session.execute(select(FormAssignment.inspector_id).where(FormAssignment.form_id == form.id))
+        .scalars()
+        .first()
+    )
 
 
 @pytest.fixture
@@ -97,10 +169,28 @@ def disclosed(app, session):
     return Disclosed(app, session)
 
 
-PAGES = ["/", "/items", "/plans", "/tasks", "/results", "/statistics", "/open-data", "/search?q=企业",
-         "/search?q=有限公司", "/results?q=企业", "/results?category=info_falsified"]
-OPEN_DATA = ["/open-data/results.json", "/open-data/results.csv", "/open-data/items.json", "/open-data/items.csv",
-             "/open-data/plans.json", "/open-data/plans.csv", "/open-data/tasks.json"]
+PAGES = [
+    "/",
+    "/items",
+    "/plans",
+    "/tasks",
+    "/results",
+    "/statistics",
+    "/open-data",
+    "/search?q=企业",
+    "/search?q=有限公司",
+    "/results?q=企业",
+    "/results?category=info_falsified",
+]
+OPEN_DATA = [
+    "/open-data/results.json",
+    "/open-data/results.csv",
+    "/open-data/items.json",
+    "/open-data/items.csv",
+    "/open-data/plans.json",
+    "/open-data/plans.csv",
+    "/open-data/tasks.json",
+]
 
 
 def text_of(resp) -> str:
@@ -119,8 +209,15 @@ def test_pages_are_public_zh_cn_and_phone_ready(client, disclosed):
 
 def test_nothing_unpublished_withheld_or_personal_is_reachable(client, disclosed):
     r = disclosed.published
-    pages = PAGES + [f"/results/{r.id}", f"/enterprises/{disclosed.public_ent.uscc}",
-                     f"/search?q={disclosed.public_ent.uscc}"] + OPEN_DATA
+    pages = (
+        PAGES
+        + [
+            f"/results/{r.id}",
+            f"/enterprises/{disclosed.public_ent.uscc}",
+            f"/search?q={disclosed.public_ent.uscc}",
+        ]
+        + OPEN_DATA
+    )
     for url in pages:
         resp = client.get(url)
         assert resp.status_code == 200, url
@@ -184,7 +281,8 @@ def test_statistics_page_shows_published_figures_with_svg_charts(client, disclos
     assert html.count("<svg") == 3 and "利州区市场监督管理局" in html
     assert "公示率" in html and "发现问题已责令改正" in html
     # only published results count towards the public problem figures: 1 of 1 published has a problem
-    assert "100.0%" in html
+    assert "100.0%" in html and "33.3%" in html  # publication rate: 1 of 3 to publish (the withheld one is out)
+    assert "暂无数据" in text_of(client.get("/statistics?year=2020"))
 
 
 def test_item_list_shows_published_versions_only(client, disclosed):
@@ -209,7 +307,11 @@ def test_task_notice_with_commitment_record_and_verifier(client, app, session, t
     # a form of that task, reviewed and published, names its task and plan on the portal
     from sqlalchemy import select
 
-    form = session.execute(select(InspectionForm).where(InspectionForm.task_id == uuid.UUID(task_id))).scalars().first()
+    form = (
+        session.execute(select(InspectionForm).where(InspectionForm.task_id == uuid.UUID(task_id)))
+        .scalars()
+        .first()
+    )
     form.status = "submitted"
     form.submitted_at = form.dispatched_at
     session.add(form)

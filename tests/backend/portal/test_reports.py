@@ -1,5 +1,5 @@
-"""Reports: the 一企一表 record PDF (Chinese text extracted with a PDF tool, its images), XLSX exports, and the
-statistics per department, plan and item."""
+"""Reports: the 一企一表 record PDF (Chinese text extracted with a PDF tool, its images), XLSX exports,
+and the statistics per department, plan and item."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def pdf_text(data: bytes, tmp_path) -> str:
     if shutil.which("pdftotext"):
         path = tmp_path / f"{uuid.uuid4().hex}.pdf"
         path.write_bytes(data)
-        return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True,
-                              timeout=60).stdout.decode("utf-8")
+        return subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, timeout=60
+        ).stdout.decode("utf-8")
     from pypdf import PdfReader
 
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
@@ -42,33 +43,58 @@ def approved(app, session, client):
     sub = fill_and_submit(app, session, client, rep_name="赵企代", note="现场检查时企业负责人在场")
     team = sub.team
     sup = factories.make_user(session, roles=["supervisor"], department=team.department)
-    result = factories.make_result(session, form=team.form, actor=sup, category="problem_corrected",
-                                   details="营业执照未悬挂，已当场责令改正")
+    result = factories.make_result(
+        session,
+        form=team.form,
+        actor=sup,
+        category="problem_corrected",
+        details="营业执照未悬挂，已当场责令改正",
+    )
     return sub, sup, result
 
 
 def test_record_pdf_has_the_chinese_text_answers_photos_signatures_and_qr(client, app, approved, tmp_path):
     sub, sup, result = approved
-    resp = client.get(f"/api/v1/reports/forms/{sub.team.form.id}/record.pdf", headers=factories.auth_headers(app, sup))
+    resp = client.get(
+        f"/api/v1/reports/forms/{sub.team.form.id}/record.pdf", headers=factories.auth_headers(app, sup)
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     assert resp.mimetype == "application/pdf" and resp.data.startswith(b"%PDF")
     assert "filename*=UTF-8''" in resp.headers["Content-Disposition"]
     text = pdf_text(resp.data, tmp_path).replace("\n", "")  # long cells wrap
-    for expected in ("抽查检查记录（一企一表）", "广元市测试食品有限公司", sub.team.enterprise.uscc, "是否公示年度报告",
-                     "合格", "李检查", "赵企代", "发现问题已责令改正", "营业执照未悬挂", "扫码查看公示结果",
-                     f"/results/{result.id}", "现场检查时企业负责人在场"):
+    for expected in (
+        "抽查检查记录（一企一表）",
+        "广元市测试食品有限公司",
+        sub.team.enterprise.uscc,
+        "是否公示年度报告",
+        "合格",
+        "李检查",
+        "赵企代",
+        "发现问题已责令改正",
+        "营业执照未悬挂",
+        "扫码查看公示结果",
+        f"/results/{result.id}",
+        "现场检查时企业负责人在场",
+    ):
         assert expected in text, expected
     # photo thumbnail + two signatures + the QR code
     assert pdf_images(resp.data) >= 4
 
 
-@pytest.mark.parametrize("candidates", [None, [], [("/nonexistent/font.ttc", 0),
-                                                   ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2)]])
+@pytest.mark.parametrize(
+    "candidates",
+    [None, [], [("/nonexistent/font.ttc", 0), ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2)]],
+)
 def test_the_pdf_reads_with_whichever_cjk_font_loads(app, session, approved, tmp_path, candidates):
     sub, sup, _result = approved
-    data, filename = reports.form_record_pdf(session=session, actor=sup, store=app.extensions["shuangsui.store"],
-                                             form_id=sub.team.form.id, public_base_url="https://gs.example.cn",
-                                             font_candidates=candidates)
+    data, filename = reports.form_record_pdf(
+        session=session,
+        actor=sup,
+        store=app.extensions["shuangsui.store"],
+        form_id=sub.team.form.id,
+        public_base_url="https://gs.example.cn",
+        font_candidates=candidates,
+    )
     assert filename.endswith(".pdf") and "检查记录" in filename
     text = pdf_text(data, tmp_path).replace("\n", "")
     assert "广元市测试食品有限公司" in text and "https://gs.example.cn/results/" in text
@@ -104,25 +130,48 @@ def stats_world(session):
     creator = factories.make_user(session, roles=["planner"], department=dept)
     item_a = factories.make_item(session, department=dept, name="事项甲", code=f"SA-{uuid.uuid4().hex[:6]}")
     item_b = factories.make_item(session, department=dept, name="事项乙", code=f"SB-{uuid.uuid4().hex[:6]}")
-    plan = AnnualPlan(name="统计计划", year=2026, lead_department_id=dept.id, deadline=date(2026, 11, 20),
-                      created_by=creator.id, status="published")
+    plan = AnnualPlan(
+        name="统计计划",
+        year=2026,
+        lead_department_id=dept.id,
+        deadline=date(2026, 11, 20),
+        created_by=creator.id,
+        status="published",
+    )
     session.add(plan)
     session.flush()
-    task = InspectionTask(plan_id=plan.id, code=f"T-{uuid.uuid4().hex[:6]}", name="统计任务",
-                          item_ids=[str(item_a.item_id), str(item_b.item_id)],
-                          item_version_ids=[str(item_a.id), str(item_b.id)], department_ids=[str(dept.id)],
-                          created_by=creator.id, status="dispatched")
+    task = InspectionTask(
+        plan_id=plan.id,
+        code=f"T-{uuid.uuid4().hex[:6]}",
+        name="统计任务",
+        item_ids=[str(item_a.item_id), str(item_b.item_id)],
+        item_version_ids=[str(item_a.id), str(item_b.id)],
+        department_ids=[str(dept.id)],
+        created_by=creator.id,
+        status="dispatched",
+    )
     session.add(task)
     session.commit()
     soon = date.today() + timedelta(days=5)
     common = {"department": dept, "task_id": task.id, "deadline_start": soon}
-    published = factories.make_submitted_form(session, deadline_complete=date.today() + timedelta(days=30), **common)
+    published = factories.make_submitted_form(
+        session, deadline_complete=date.today() + timedelta(days=30), **common
+    )
     factories.make_submitted_form(session, **common)  # completed, not entered
-    late = factories.make_form(session, status="dispatched", deadline_complete=date.today() - timedelta(days=2),
-                               **common)
+    late = factories.make_form(
+        session, status="dispatched", deadline_complete=date.today() - timedelta(days=2), **common
+    )
     started = factories.make_form(session, status="in_progress", **common)
-    session.add(FormCheckin(form_id=started.id, at=utcnow(), lat=32.4, lng=105.8,
-                            inspector_id=factories.make_inspector(session, department=dept).id, op_id=uuid.uuid4()))
+    session.add(
+        FormCheckin(
+            form_id=started.id,
+            at=utcnow(),
+            lat=32.4,
+            lng=105.8,
+            inspector_id=factories.make_inspector(session, department=dept).id,
+            op_id=uuid.uuid4(),
+        )
+    )
     session.commit()
     sup = factories.make_user(session, roles=["supervisor"], department=dept)
     factories.make_result(session, form=published, actor=sup, category="problem_corrected", publish=True)
@@ -134,16 +183,32 @@ def test_statistics_per_department_plan_and_item(client, app, session, stats_wor
     dept = client.get("/api/v1/statistics", headers=headers).get_json()
     [row] = dept["rows"]
     assert row["label"] == "统计测试局"
-    expected = {"drawn": 4, "started": 3, "started_on_time": 3, "completed": 2, "overdue": 1, "entered": 1,
-                "problems": 1, "problem_rate": 1.0, "entry_rate": 0.5, "published": 1, "publication_rate": 1.0,
-                "published_on_time": 1, "withheld": 0}
+    expected = {
+        "drawn": 4,
+        "started": 3,
+        "started_on_time": 3,
+        "completed": 2,
+        "overdue": 1,
+        "entered": 1,
+        "problems": 1,
+        "problem_rate": 1.0,
+        "entry_rate": 0.5,
+        "published": 1,
+        "publication_rate": 1.0,
+        "published_on_time": 1,
+        "withheld": 0,
+    }
     assert {k: row[k] for k in expected} == expected
     assert row["categories"] == [{"code": "problem_corrected", "label": "发现问题已责令改正", "count": 1}]
     assert dept["total"]["drawn"] == 4
 
     plan = client.get("/api/v1/statistics", query_string={"group_by": "plan"}, headers=headers).get_json()
     [prow] = plan["rows"]
-    assert prow["key"] == str(stats_world["plan"].id) and prow["label"] == "统计计划（2026）" and prow["drawn"] == 4
+    assert (
+        prow["key"] == str(stats_world["plan"].id)
+        and prow["label"] == "统计计划（2026）"
+        and prow["drawn"] == 4
+    )
 
     items = client.get("/api/v1/statistics", query_string={"group_by": "item"}, headers=headers).get_json()
     by_label = {r["label"].split(" ", 1)[1]: r for r in items["rows"]}
@@ -181,5 +246,8 @@ def test_xlsx_exports(client, app, session, stats_world, token_for):
 
     outsider = client.get("/api/v1/reports/results.xlsx", headers=token_for("supervisor"))
     assert outsider.status_code == 200
-    assert list(load_workbook(io.BytesIO(outsider.data))["检查结果"].iter_rows(min_row=2, values_only=True)) == []
+    assert (
+        list(load_workbook(io.BytesIO(outsider.data))["检查结果"].iter_rows(min_row=2, values_only=True))
+        == []
+    )
     assert client.get("/api/v1/reports/statistics.xlsx", headers=token_for("witness")).status_code == 403

@@ -35,7 +35,9 @@ def test_secret_is_sealed_at_rest_and_unsealed_only_with_the_server_key():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    sizes=st.dictionaries(st.sampled_from([f"S{i:02d}" for i in range(30)]), st.integers(1, 5000), min_size=1),
+    sizes=st.dictionaries(
+        st.sampled_from([f"S{i:02d}" for i in range(30)]), st.integers(1, 5000), min_size=1
+    ),
     ratio=st.integers(1, 1000),
 )
 def test_count_allocation_follows_the_algorithms_largest_remainders(sizes, ratio):
@@ -67,7 +69,9 @@ def test_weight_table_is_weight_for_memoised():
             for complaints in (0, 3, 50):
                 for risk in (0, 1, 2, 3, 4):
                     assert table.weight(abnormal, serious, complaints, risk) == algorithm.weight_for(
-                        abnormal_list=abnormal, serious_violation=serious, complaints=complaints,
+                        abnormal_list=abnormal,
+                        serious_violation=serious,
+                        complaints=complaints,
                         risk_level=population.RISK_CLASSES.get(risk),
                     )
 
