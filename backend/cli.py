@@ -104,7 +104,12 @@ def _command_loaders():  # type: ignore[no-untyped-def]
     """Domain modules that contribute commands (import lazily to keep start-up cheap)."""
     import importlib
 
-    for name in ("backend.commands.demo", "backend.commands.importing", "backend.commands.draw"):
+    for name in (
+        "backend.commands.demo",
+        "backend.commands.importing",
+        "backend.commands.draw",
+        "backend.commands.results",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

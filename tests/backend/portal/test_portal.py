@@ -281,7 +281,8 @@ def test_statistics_page_shows_published_figures_with_svg_charts(client, disclos
     assert html.count("<svg") == 3 and "利州区市场监督管理局" in html
     assert "公示率" in html and "发现问题已责令改正" in html
     # only published results count towards the public problem figures: 1 of 1 published has a problem
-    assert "100.0%" in html and "33.3%" in html  # publication rate: 1 of 3 to publish (the withheld one is out)
+    # publication rate: 1 of 3 to publish (the withheld one is out)
+    assert "100.0%" in html and "33.3%" in html
     assert "暂无数据" in text_of(client.get("/statistics?year=2020"))
 
 
