@@ -1,17 +1,16 @@
-"""Benchmark: Lighthouse (mobile profile) on the built inspector PWA served by the real API, plus installability
-and the app-shell size.
+"""Benchmark: Lighthouse (mobile) on the built PWA served by the real API; installability; shell size.
 
 Run from the repository root: ``python bench/lighthouse.py [--runs 3]``.
 
-* The API runs as in the browser tests (``shuangsui serve`` under gunicorn, tests/e2e/live.py) on a fresh SQLite
-  database and local store, serving ``pwa/dist`` (built first if missing or stale).
-* Lighthouse ``LIGHTHOUSE`` (npm, through ``npx --yes``; 12.x because 13 needs Node 22) audits ``/app/`` with its
-  default mobile form factor and simulated throttling, ``CHROME_PATH=/usr/bin/chromium``. Performance varies from
-  run to run, so each category is the median of ``--runs`` runs.
+* The API runs as in the browser tests (``shuangsui serve`` under gunicorn, tests/e2e/live.py) on a fresh
+  SQLite database and local store, serving ``pwa/dist`` (built first if missing or stale).
+* Lighthouse ``LIGHTHOUSE`` (npm, through ``npx --yes``; 12.x because 13 needs Node 22) audits ``/app/`` with
+  its default mobile form factor and simulated throttling, ``CHROME_PATH=/usr/bin/chromium``. Performance
+  varies from run to run, so each category is the median of ``--runs`` runs.
 * Installable: Lighthouse 12 dropped the PWA category and its ``installable-manifest`` audit, so the check is
-  Chromium's own: ``Page.getInstallabilityErrors`` over the DevTools protocol (Playwright CDP session, persistent
-  profile, after the service worker is active). Installable = no errors; the manifest is also fetched and
-  checked for what the issue asks (zh-CN, standalone, theme colour, 192 + 512 icons, a maskable icon).
+  Chromium's own: ``Page.getInstallabilityErrors`` over the DevTools protocol (Playwright CDP session,
+  persistent profile, after the service worker is active). Installable = no errors; the manifest is also
+  fetched and checked for what the issue asks (zh-CN, standalone, theme colour, 192 + 512 icons, maskable).
 * ``shell_kb_gz``: pwa/scripts/bundle-size.mjs (JS + CSS loaded before any route chunk, gzip -9).
 
 Writes ``bench/results.json`` key ``lighthouse`` (read-modify-write) and prints the row for bench/README.md.
@@ -42,7 +41,11 @@ LIGHTHOUSE = "lighthouse@12.8.2"
 CHROME = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
 CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --disable-background-networking"
 TARGETS = {"performance": 90, "accessibility": 90, "best_practices": 95, "shell_kb_gz": 250}
-CATEGORIES = {"performance": "performance", "accessibility": "accessibility", "best_practices": "best-practices"}
+CATEGORIES = {
+    "performance": "performance",
+    "accessibility": "accessibility",
+    "best_practices": "best-practices",
+}
 
 
 def run_lighthouse(url: str, out: Path) -> dict[str, Any]:
@@ -66,8 +69,10 @@ def failing_audits(report: dict[str, Any], category: str) -> list[str]:
     rows = []
     for ref in report["categories"][category]["auditRefs"]:
         audit = audits[ref["id"]]
-        if audit.get("score") is not None and audit["score"] < 1 and audit.get("scoreDisplayMode") != "informative":
-            rows.append((ref.get("weight", 0), f"{ref['id']} ({audit['score']:.2f}) {audit.get('displayValue', '')}".strip()))
+        score = audit.get("score")
+        if score is not None and score < 1 and audit.get("scoreDisplayMode") != "informative":
+            text = f"{ref['id']} ({score:.2f}) {audit.get('displayValue', '')}".strip()
+            rows.append((ref.get("weight", 0), text))
     return [text for _, text in sorted(rows, key=lambda r: -r[0])]
 
 
@@ -78,8 +83,8 @@ def installability(url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             profile, executable_path=CHROME, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
         )  # fmt: skip
         try:
             page = ctx.new_page()
@@ -162,7 +167,8 @@ def main() -> int:
         "shell_kb_gz": shell_kb_gz(),
         "installable": install["installable"],
     }
-    per_run = {key: [round(r["categories"][cat]["score"] * 100) for r in reports] for key, cat in CATEGORIES.items()}
+    per_run = {key: [round(r["categories"][cat]["score"] * 100) for r in reports]
+               for key, cat in CATEGORIES.items()}
     print(f"Lighthouse {version}, mobile, {args.runs} runs (median): {per_run}")
     metrics = reports[0]["audits"]
     for audit_id in ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time",
@@ -172,12 +178,17 @@ def main() -> int:
         missing = failing_audits(reports[0], cat)
         if missing:
             print(f"  {key} not passed: {'; '.join(missing[:8])}")
-    print(f"installability (Page.getInstallabilityErrors): errors={install['errors']} checks={install['checks']}")
+    print(f"installability (Page.getInstallabilityErrors): errors={install['errors']} "
+          f"checks={install['checks']}")
     if not args.no_write:
         update_results(figures)
-    met = (figures["performance"] >= TARGETS["performance"] and figures["accessibility"] >= TARGETS["accessibility"]
-           and figures["best_practices"] >= TARGETS["best_practices"] and figures["installable"]
-           and figures["shell_kb_gz"] <= TARGETS["shell_kb_gz"])
+    met = (
+        figures["performance"] >= TARGETS["performance"]
+        and figures["accessibility"] >= TARGETS["accessibility"]
+        and figures["best_practices"] >= TARGETS["best_practices"]
+        and figures["installable"]
+        and figures["shell_kb_gz"] <= TARGETS["shell_kb_gz"]
+    )
     print()
     print("| bench | performance | accessibility | best practices | installable | shell JS+CSS gz |")
     print("|---|---|---|---|---|---|")

@@ -19,6 +19,7 @@ that is applied with one UPDATE … FROM … WHERE <something differs>.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import secrets
@@ -116,18 +117,56 @@ class ImportReport:
 
 
 # ---- converters: a whole column of text cells at a time ------------------------------------------
+#
+# A converter takes the cells of one column (one chunk of rows) and returns (values, {row index: reason}).
+# Each has a fast path made of C-level operations (map, dict lookups, one join) for the common case and
+# falls back to a per-cell loop only to build messages: a million-row file spends its time in PostgreSQL.
 
-_TRUE = {"是", "y", "yes", "true", "1", "t", "√", "✓", "有"}
-_FALSE = {"否", "n", "no", "false", "0", "f", "×", "无"}
+_MISSING = object()
+_NULL = object()  # stands for a None value inside lookup tables (None there means "not found")
+_TRUE = ("是", "y", "yes", "true", "1", "t", "√", "✓", "有")
+_FALSE = ("否", "n", "no", "false", "0", "f", "×", "无")
 _LIST_SPLIT = re.compile(r"[;；,，、|/\n]+")
-
-
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+class Cells(list):  # type: ignore[type-arg]
+    """Converted values that may also carry `text`: the cells as written, already in the canonical form
+    PostgreSQL reads back to the same values (so COPY can send them without formatting them again)."""
+
+    text: list[str] | None = None
+
+
+def _by_table(
+    values: list[str],
+    table: dict[str, Any],
+    slow: Callable[[str], tuple[Any, str | None]],
+    *,
+    canonical_keys: bool = False,
+) -> Converted:
+    """Look every cell up in `table` (which holds no None); cells not found go through `slow`.
+
+    With `canonical_keys` (every non-empty key is how PostgreSQL prints its value) a column found entirely
+    in the table keeps its text for COPY.
+    """
+    out = Cells(map(table.get, values))
+    errors: dict[int, str] = {}
+    if None in out:
+        for i, value in enumerate(out):
+            if value is None:
+                out[i], problem = slow(values[i])
+                if problem:
+                    errors[i] = problem
+    elif canonical_keys and "" not in values:
+        out.text = list(values)
+    if _NULL in out:
+        out = Cells(None if v is _NULL else v for v in out)
+    return out, errors
 
 
 def text_cells(max_len: int, *, required: bool = False) -> Converter:
     def convert(values: list[str]) -> Converted:
-        out = [v.strip() for v in values]
+        out = list(map(str.strip, values))
         errors: dict[int, str] = {}
         if required and not all(out):
             errors.update((i, "不能为空") for i, v in enumerate(out) if not v)
@@ -151,102 +190,93 @@ def pattern_cells(regex: str, message: str, *, upper: bool = False, required: bo
     compiled = re.compile(regex)
 
     def convert(values: list[str]) -> Converted:
-        out = [v.strip().upper() if upper else v.strip() for v in values]
-        errors = {
-            i: ("不能为空" if not v else message)
-            for i, v in enumerate(out)
-            if (v or required) and not compiled.fullmatch(v)
-        }
-        return out, errors
+        out = list(map(str.strip, values))
+        if upper:
+            out = list(map(str.upper, out))
+        verdict = {v: (bool(compiled.fullmatch(v)) if v else not required) for v in set(out)}  # few distinct codes
+        if all(verdict.values()):
+            return out, {}
+        return out, {i: ("不能为空" if not v else message) for i, v in enumerate(out) if not verdict[v]}
 
     return convert
 
 
 def choice_cells(labels: dict[str, str], default: str | None, name: str) -> Converter:
     """Accept the Chinese label or the code; an empty cell gives `default` (None = keep as is)."""
-    lookup = {**{code: code for code in labels}, **{label: code for code, label in labels.items()}}
+    table: dict[str, Any] = {
+        "": _NULL if default is None else default,
+        **{code: code for code in labels},
+        **{label: code for code, label in labels.items()},
+    }
     allowed = "、".join(labels.values())
 
-    def convert(values: list[str]) -> Converted:
-        out: list[Any] = []
-        errors: dict[int, str] = {}
-        for i, v in enumerate(values):
-            v = v.strip()
-            if not v:
-                out.append(default)
-                continue
-            code = lookup.get(v) or lookup.get(v.lower())
-            if code is None:
-                errors[i] = f"{name}“{v[:20]}”不正确，可选：{allowed}"
-            out.append(code)
-        return out, errors
+    def slow(raw: str) -> tuple[Any, str | None]:
+        v = raw.strip()
+        code = table.get(v, table.get(v.lower(), _MISSING))
+        if code is _MISSING:
+            return None, f"{name}“{v[:20]}”不正确，可选：{allowed}"
+        return (None if code is _NULL else code), None
 
-    return convert
+    return lambda values: _by_table(values, table, slow)
 
 
 def bool_cells(default: bool | None) -> Converter:
     """是/否 (and true/false, 1/0, Y/N); an empty cell gives `default`."""
+    table: dict[str, Any] = {"": _NULL if default is None else default}
+    for words, flag in ((_TRUE, True), (_FALSE, False)):
+        for w in words:
+            table.update({w: flag, w.upper(): flag, w.capitalize(): flag})
 
-    def convert(values: list[str]) -> Converted:
-        out: list[Any] = []
-        errors: dict[int, str] = {}
-        for i, v in enumerate(values):
-            v = v.strip().lower()
-            if not v:
-                out.append(default)
-            elif v in _FALSE:
-                out.append(False)
-            elif v in _TRUE:
-                out.append(True)
-            else:
-                out.append(None)
-                errors[i] = f"“{v[:20]}”不是有效的是/否值（可填 是、否）"
-        return out, errors
+    def slow(raw: str) -> tuple[Any, str | None]:
+        v = raw.strip().lower()
+        value = table.get(v, _MISSING)
+        if value is _MISSING:
+            return None, f"“{v[:20]}”不是有效的是/否值（可填 是、否）"
+        return (None if value is _NULL else value), None
 
-    return convert
+    return lambda values: _by_table(values, table, slow)
 
 
 def int_cells(lo: int, hi: int, default: int) -> Converter:
-    def convert(values: list[str]) -> Converted:
-        out: list[Any] = []
-        errors: dict[int, str] = {}
-        for i, v in enumerate(values):
-            v = v.strip()
-            if not v:
-                out.append(default)
-                continue
-            try:
-                n = int(v)
-            except ValueError:
-                errors[i] = f"“{v[:20]}”不是整数"
-                out.append(None)
-                continue
-            if not lo <= n <= hi:
-                errors[i] = f"应在 {lo}–{hi} 之间"
-            out.append(n)
-        return out, errors
+    table: dict[str, Any] = {"": default, **{str(n): n for n in range(lo, min(hi, lo + 10_000) + 1)}}
 
-    return convert
+    def slow(raw: str) -> tuple[Any, str | None]:
+        v = raw.strip()
+        if not v:
+            return default, None
+        try:
+            n = int(v)
+        except ValueError:
+            return None, f"“{v[:20]}”不是整数"
+        return n, (None if lo <= n <= hi else f"应在 {lo}–{hi} 之间")
+
+    return lambda values: _by_table(values, table, slow, canonical_keys=True)
+
+
+_DECIMAL_CHARS = str.maketrans("", "", "0123456789.-eE")
+_DATE_CHARS = str.maketrans("", "", "0123456789-")
 
 
 def float_cells(lo: float, hi: float) -> Converter:
+    def slow(raw: str) -> tuple[Any, str | None]:
+        v = raw.strip()
+        if not v:
+            return None, None
+        try:
+            x = float(v)
+        except ValueError:
+            return None, f"“{v[:20]}”不是数字"
+        return x, (None if lo <= x <= hi else f"应在 {lo}–{hi} 之间")  # NaN fails the range too
+
     def convert(values: list[str]) -> Converted:
-        out: list[Any] = []
-        errors: dict[int, str] = {}
-        for i, v in enumerate(values):
-            v = v.strip()
-            if not v:
-                out.append(None)
-                continue
-            try:
-                x = float(v)
-            except ValueError:
-                errors[i] = f"“{v[:20]}”不是数字"
-                out.append(None)
-                continue
-            if not lo <= x <= hi:
-                errors[i] = f"应在 {lo}–{hi} 之间"
-            out.append(x)
+        try:
+            out = Cells(map(float, values))
+        except ValueError:  # empty cells or text: take the careful path
+            pairs = [slow(v) for v in values]
+            return [x for x, _ in pairs], {i: p for i, (_, p) in enumerate(pairs) if p}
+        errors = {i: f"应在 {lo}–{hi} 之间" for i, x in enumerate(out) if not lo <= x <= hi}
+        if not "".join(values).translate(_DECIMAL_CHARS):  # plain decimals: PostgreSQL reads the same double
+            out.text = list(values)
         return out, errors
 
     return convert
@@ -255,71 +285,91 @@ def float_cells(lo: float, hi: float) -> Converter:
 _DATE_LOOSE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?")
 
 
+def _date_slow(raw: str) -> tuple[Any, str | None]:
+    v = raw.strip()
+    if not v:
+        return None, None
+    try:
+        return date.fromisoformat(v), None
+    except ValueError:
+        pass
+    m = _DATE_LOOSE.fullmatch(v)
+    try:
+        if not m:
+            raise ValueError(v)
+        return date(int(m[1]), int(m[2]), int(m[3])), None
+    except ValueError:
+        return None, f"“{v[:20]}”不是有效日期（格式 YYYY-MM-DD）"
+
+
 def date_cells(values: list[str]) -> Converted:
-    out: list[Any] = []
-    errors: dict[int, str] = {}
-    for i, v in enumerate(values):
-        v = v.strip()
-        if not v:
-            out.append(None)
-            continue
-        try:
-            out.append(date.fromisoformat(v))
-            continue
-        except ValueError:
-            pass
-        m = _DATE_LOOSE.fullmatch(v)
-        try:
-            if not m:
-                raise ValueError(v)
-            out.append(date(int(m[1]), int(m[2]), int(m[3])))
-        except ValueError:
-            errors[i] = f"“{v[:20]}”不是有效日期（格式 YYYY-MM-DD）"
-            out.append(None)
-    return out, errors
+    try:
+        out = Cells(map(date.fromisoformat, values))
+    except ValueError:
+        pass
+    else:
+        # only YYYY-MM-DD has ten characters made of digits and dashes (week dates carry a W)
+        if min(map(len, values), default=0) == 10 == max(map(len, values), default=0) and not "".join(
+            values
+        ).translate(_DATE_CHARS):
+            out.text = list(values)
+        return out, {}
+    pairs = [_date_slow(v) for v in values]
+    return [d for d, _ in pairs], {i: p for i, (_, p) in enumerate(pairs) if p}
 
 
 def list_cells(item_max: int, max_items: int, *, allowed: Iterable[str] | None = None) -> Converter:
+    """Lists separated by ；、,| etc. Equal cells share one list object: treat the values as read-only."""
     allowed_set = set(allowed) if allowed is not None else None
 
+    def parse(v: str) -> tuple[list[str], str | None]:
+        v = v.strip()
+        items = list(dict.fromkeys(p.strip() for p in _LIST_SPLIT.split(v) if p.strip())) if v else []
+        if len(items) > max_items:
+            return items, f"最多 {max_items} 项"
+        if any(len(p) > item_max for p in items):
+            return items, f"每项不能超过 {item_max} 个字符"
+        if allowed_set is not None and any(p not in allowed_set for p in items):
+            bad = [p for p in items if p not in allowed_set]
+            return items, f"“{'、'.join(bad)[:40]}”不在可选范围内：{'、'.join(allowed_set)}"
+        return items, None
+
     def convert(values: list[str]) -> Converted:
-        out: list[Any] = []
-        errors: dict[int, str] = {}
-        for i, v in enumerate(values):
-            v = v.strip()
-            items = list(dict.fromkeys(p.strip() for p in _LIST_SPLIT.split(v) if p.strip())) if v else []
-            if len(items) > max_items:
-                errors[i] = f"最多 {max_items} 项"
-            elif any(len(p) > item_max for p in items):
-                errors[i] = f"每项不能超过 {item_max} 个字符"
-            elif allowed_set is not None and any(p not in allowed_set for p in items):
-                bad = [p for p in items if p not in allowed_set]
-                errors[i] = f"“{'、'.join(bad)[:40]}”不在可选范围内：{'、'.join(allowed_set)}"
-            out.append(items)
-        return out, errors
+        parsed = {v: parse(v) for v in set(values)}  # a column has few distinct cells
+        out = [parsed[v][0] for v in values]
+        if all(p is None for _, p in parsed.values()):
+            return out, {}
+        return out, {i: parsed[v][1] for i, v in enumerate(values) if parsed[v][1]}  # type: ignore[misc]
 
     return convert
 
 
-_USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
-_ORG_VALUE = {c: int(c) if c.isdigit() else ord(c) - 55 for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
-_ORG_CHECK = {**{i: str(i) for i in range(10)}, 10: "X", 11: "0"}
+# USCC_WEIGHTS are 3**i mod 31 and 34 ≡ 3 (mod 31): reading the first 17 characters as a base-34 number,
+# least significant first, gives the weighted sum modulo 31 in one C call. Likewise ORG_WEIGHTS are
+# 2**(8-i) mod 11 and 13 ≡ 2 (mod 11) for an all-digit organisation code body.
+_BASE34 = str.maketrans(USCC_CHARSET, "0123456789abcdefghijklmnopqrstu")
+_ORG_VALUES = bytes(b - 48 if 48 <= b <= 57 else (b - 55 if 65 <= b <= 90 else 255) for b in range(256))
+_ORG_CHECK = "0123456789X0"  # indexed by 11 - sum % 11 (1..11)
 
 
 def _uscc_ok(code: str) -> bool:
-    """Fast path of uscc_problem(code) is None (the same rules, without building a message)."""
-    if len(code) != 18 or not code[2:8].isdigit():
+    """Fast path of `uscc_problem(code) is None` (the same rules, without building a message)."""
+    if len(code) != 18 or code.strip(USCC_CHARSET) or not code[2:8].isdigit():
+        return False  # wrong length, a character outside the 31 symbols, or a non-numeric region
+    if USCC_CHARSET[-int(code[16::-1].translate(_BASE34), 34) % 31] != code[17]:
         return False
-    try:
-        if USCC_CHARSET[-sum(map(mul, map(_USCC_VALUE.__getitem__, code[:17]), USCC_WEIGHTS)) % 31] != code[17]:
-            return False
-        return _ORG_CHECK[11 - sum(map(mul, map(_ORG_VALUE.__getitem__, code[8:16]), ORG_WEIGHTS)) % 11] == code[16]
-    except KeyError:
-        return False
+    body = code[8:16]
+    if body.isdigit():
+        total = 2 * int(body, 13)
+    else:
+        total = sum(map(mul, body.encode().translate(_ORG_VALUES), ORG_WEIGHTS))
+    return _ORG_CHECK[11 - total % 11] == code[16]
 
 
 def uscc_cells(values: list[str]) -> Converted:
-    out = [v.strip().upper() for v in values]
+    out = list(map(str.upper, map(str.strip, values)))
+    if all(map(_uscc_ok, out)):
+        return out, {}
     errors: dict[int, str] = {}
     for i, code in enumerate(out):
         if not _uscc_ok(code):
@@ -545,8 +595,9 @@ def convert_chunk(
                 report.error(numbers[i], f"第 {pos + 1} 列", "该列没有列名，无法确定数据含义")
                 bad.add(i)
     columns: dict[str, list[Any]] = {}
+    by_position = list(zip(*rows, strict=True))  # one C-level transpose instead of a loop per column
     for pos, col, header in binding.columns:
-        cells = [r[pos] for r in rows]
+        cells = by_position[pos]
         if from_csv and is_text_column(col):
             cells = csv_unescape(cells)
         values, errors = col.convert(cells)
@@ -586,17 +637,23 @@ def import_file(
     if actor is not None:
         access.scope(actor, POLICY_KIND[kind], access.WRITE)
     started = time.perf_counter()
+    gc_was_enabled = gc.isenabled()
     table = open_table(source, filename=filename, fmt=fmt)
     report = ImportReport(kind, table.format, table.encoding, filename, dry_run=dry_run, valid_only=valid_only)
     importer = IMPORTERS[kind](session=session, actor=actor, report=report)
     try:
         binding = bind_header(kind, table.header)
         importer.begin(binding)
+        # Millions of short-lived lists make the cyclic collector rescan young objects over and over;
+        # nothing built here forms cycles, so pause it while streaming.
+        gc.disable()
         for numbers, rows in table.chunks:
             columns, valid = convert_chunk(binding, numbers, rows, report, from_csv=table.format == "csv")
             importer.feed(numbers, columns, valid)
             if progress:
                 progress(report.rows, table.bytes_read)
+        if gc_was_enabled:
+            gc.enable()
         report.sha256 = table.sha256()
         importer.check()
         if report.errors_total and not valid_only:
@@ -637,6 +694,8 @@ def import_file(
         session.rollback()
         raise
     finally:
+        if gc_was_enabled:
+            gc.enable()
         importer.close()
         table.close()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -735,22 +794,44 @@ class TimeOrderedIds:
         return [f"{prefix}{i:012x}" for i in range(start, start + n)]
 
 
+_PG_BOOL = {True: "t", False: "f"}
+
+
 def _pg_text(values: list[Any], kind: str) -> list[str]:
     """Cells in PostgreSQL COPY text format."""
+    text = getattr(values, "text", None)
+    if text is not None:
+        return text
     if kind == "text":
         joined = "\x01".join(values)
         if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
             return [
-                v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r") for v in values
+                v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+                for v in values
             ]
         return values
-    if kind == "code":  # values from a fixed set, or None
-        return ["\\N" if v is None else v for v in values]
     if kind == "bool":
-        return ["t" if v else "f" for v in values]
-    if kind == "json":
-        return [json.dumps(v).replace("\\", "\\\\") for v in values]
-    return ["\\N" if v is None else (v.isoformat() if isinstance(v, date) else repr(v)) for v in values]
+        return list(map(_PG_BOOL.__getitem__, values))
+    if kind == "json":  # equal lists are shared objects (see list_cells): encode each once
+        memo: dict[int, str] = {}
+        out = []
+        for v in values:
+            text = memo.get(id(v))
+            if text is None:
+                text = memo[id(v)] = json.dumps(v).replace("\\", "\\\\")
+            out.append(text)
+        return out
+    if None in values:
+        return ["\\N" if v is None else (v if kind == "code" else _pg_scalar(v)) for v in values]
+    if kind == "code" or not values:
+        return values
+    if isinstance(values[0], date):
+        return list(map(date.isoformat, values))
+    return list(map(repr, values))
+
+
+def _pg_scalar(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else repr(value)
 
 
 def _sqlite_values(values: list[Any], kind: str) -> list[Any]:
@@ -864,11 +945,14 @@ class EnterpriseImporter(_Importer):
         usccs = columns["uscc"]
         seen = self.seen
         duplicates = set()
-        for i in valid:
-            first = seen.setdefault(usccs[i], numbers[i])
-            if first != numbers[i]:
-                self.report.error(numbers[i], "统一社会信用代码", f"与第 {first} 行的统一社会信用代码重复")
-                duplicates.add(i)
+        if len(valid) == len(usccs) and len(set(usccs)) == len(usccs) and seen.keys().isdisjoint(usccs):
+            seen.update(zip(usccs, numbers, strict=True))  # the usual case, checked without a Python loop
+        else:
+            for i in valid:
+                first = seen.setdefault(usccs[i], numbers[i])
+                if first != numbers[i]:
+                    self.report.error(numbers[i], "统一社会信用代码", f"与第 {first} 行的统一社会信用代码重复")
+                    duplicates.add(i)
         if duplicates:
             self.report.invalid += len(duplicates)
             valid = [i for i in valid if i not in duplicates]
@@ -899,7 +983,7 @@ class EnterpriseImporter(_Importer):
         for name in ENTERPRISE_DATA:
             if name in columns:
                 values = columns[name]
-                picked = list(values) if whole else [values[i] for i in rows]
+                picked = values if whole else [values[i] for i in rows]
                 if name == "status":
                     picked = [v or "active" for v in picked]
                 out[name] = picked
@@ -923,13 +1007,18 @@ class EnterpriseImporter(_Importer):
 
     def _stage(self, numbers: list[int], columns: dict[str, list[Any]], rows: list[int]) -> None:
         names = ("row_no", *self.present)
+        whole = len(rows) == len(numbers)
+
+        def pick(name: str) -> list[Any]:
+            return columns[name] if whole else [columns[name][i] for i in rows]
+
         if self.streams is not None:
             cells = [[str(numbers[i]) for i in rows]]
-            cells += [_pg_text([columns[f][i] for i in rows], _CELL_KINDS.get(f, "text")) for f in self.present]
+            cells += [_pg_text(pick(f), _CELL_KINDS.get(f, "text")) for f in self.present]
             self._copy(STAGE, names, cells)
         else:
             cells = [[numbers[i] for i in rows]]
-            cells += [_sqlite_values([columns[f][i] for i in rows], _CELL_KINDS.get(f, "text")) for f in self.present]
+            cells += [_sqlite_values(pick(f), _CELL_KINDS.get(f, "text")) for f in self.present]
             self._executemany(STAGE, names, cells)
         self.staged_rows += len(rows)
 

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import os
 import zipfile
 from collections.abc import Iterator
@@ -168,27 +169,24 @@ def _open_csv(raw: IO[bytes], head: bytes, size: int | None) -> Table:
 
     def chunks() -> Iterator[tuple[list[int], list[list[str]]]]:
         row_no = 1
-        numbers: list[int] = []
-        rows: list[list[str]] = []
         try:
-            for record in reader:
-                row_no += 1
-                if not record or not any(record):  # blank rows keep their number but carry nothing
+            while records := list(itertools.islice(reader, CHUNK_ROWS)):
+                first = row_no + 1
+                row_no += len(records)
+                if all(map(any, records)):
+                    yield list(range(first, row_no + 1)), records
                     continue
-                numbers.append(row_no)
-                rows.append(record)
-                if len(rows) >= CHUNK_ROWS:
-                    yield numbers, rows
-                    numbers, rows = [], []
+                # blank rows keep their number but carry nothing
+                kept = [(first + i, r) for i, r in enumerate(records) if any(r)]
+                if kept:
+                    yield [n for n, _ in kept], [r for _, r in kept]
         except UnicodeDecodeError as exc:
             raise Invalid(
                 f"第 {row_no + 1} 行附近的字符无法按 {encoding} 解码，请将整个文件另存为 UTF-8 编码",
                 errors={"file": [f"编码错误（第 {row_no + 1} 行附近）"]},
             ) from exc
         except csv.Error as exc:
-            raise Invalid(f"第 {row_no} 行 CSV 格式错误：{exc}", errors={"file": [str(exc)]}) from exc
-        if rows:
-            yield numbers, rows
+            raise Invalid(f"第 {row_no} 行附近 CSV 格式错误：{exc}", errors={"file": [str(exc)]}) from exc
 
     return Table("csv", encoding, header, chunks(), size, digest, counter, [text.detach])
 

@@ -1,4 +1,4 @@
-"""Drives the inspector PWA through its data-testids (pwa/README.md) the way an inspector would, one hand, one phone."""
+"""Drives the inspector PWA through its data-testids (pwa/README.md) as an inspector would, one-handed."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class InspectorApp:
             "navigator.serviceWorker && navigator.serviceWorker.ready.then(r => !!r.active)", timeout=30_000
         )
         self.page.wait_for_function(
-            "navigator.serviceWorker.getRegistration('/app/').then(r => r && r.active && r.active.state === 'activated')",
+            "navigator.serviceWorker.getRegistration('/app/')"
+            ".then(r => r && r.active && r.active.state === 'activated')",
             timeout=30_000,
         )
 
@@ -121,7 +122,7 @@ class InspectorApp:
         self._wait_evidence(before + 1)
 
     def sign(self, button_testid: str, strokes: int = 3, wobble: float = 0.08) -> str:
-        """Opens the signature sheet, draws with the mouse (touch-emulated), confirms; returns the signer name."""
+        """Opens the signature sheet, draws with the mouse (touch-emulated), confirms; returns the name."""
         self.tid(button_testid).click()
         pad = self.tid("signature-pad").locator("canvas")
         expect(pad).to_be_visible()
@@ -138,7 +139,8 @@ class InspectorApp:
             mouse.move(x0 + w * 0.15, y0 + h * (0.3 + 0.15 * s))
             mouse.down()
             for i in range(1, 13):
-                mouse.move(x0 + w * (0.15 + 0.055 * i), y0 + h * (0.3 + 0.15 * s + (wobble if i % 2 else -wobble)), steps=2)
+                dy = wobble if i % 2 else -wobble
+                mouse.move(x0 + w * (0.15 + 0.055 * i), y0 + h * (0.3 + 0.15 * s + dy), steps=2)
             mouse.up()
         name = self.tid("signature-name").input_value()
         self.tid("signature-confirm").click()

@@ -1,4 +1,4 @@
-"""What the server holds after a field inspection: database rows, stored objects, and the API's view of the files."""
+"""What the server holds after a field inspection: rows, stored objects, and the API's view of the files."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def load_state(engine: Engine, form_id: str) -> ServerState:
 
         evidence = rows(Evidence)
         ev_ids = [e.id for e in evidence]
-        uploads = list(s.execute(select(Upload).where(Upload.evidence_id.in_(ev_ids))).scalars()) if ev_ids else []
+        uploads = (
+            list(s.execute(select(Upload).where(Upload.evidence_id.in_(ev_ids))).scalars()) if ev_ids else []
+        )
         mine = {form_id} | {str(i) for i in ev_ids} | {str(u.id) for u in uploads}
         audit = [
             a for a in s.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
@@ -94,7 +96,8 @@ def stored_evidence_objects(storage_url: str) -> list[str]:
     else:
         root = Path(storage_url.removeprefix("file://"))
         base = root / EVIDENCE_PREFIX.rstrip("/")
-        keys = [p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file()] if base.exists() else []
+        if base.exists():
+            keys = [p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file()]
     digests = [parse_evidence_key(k) for k in keys]
     assert all(digests), f"malformed evidence keys in the store: {keys}"
     return [d for d in digests if d]
@@ -125,7 +128,8 @@ class Api:
         return status, parsed, raw
 
     def login(self, username: str, password: str) -> dict[str, Any]:
-        status, body, _ = self.call("POST", "/api/v1/auth/login", {"username": username, "password": password})
+        credentials = {"username": username, "password": password}
+        status, body, _ = self.call("POST", "/api/v1/auth/login", credentials)
         assert status == 200, body
         self.token = body["access_token"]
         return body["user"]
@@ -155,7 +159,7 @@ class Api:
 
 def assert_evidence_arrived_once(state: ServerState, files: list[MediaFile], storage_url: str, api: Api,
                                  engine: Engine, *, expect_one_upload_each: bool = True) -> dict[str, Any]:
-    """0 lost, 0 duplicated: one received Evidence row per file, one stored object per hash, bytes verified."""
+    """0 lost, 0 duplicated: a received Evidence row per file, one stored object per hash, bytes verified."""
     expected = Counter(f.sha256 for f in files)
     declared = Counter(e.sha256 for e in state.evidence)
     assert len(state.evidence) == len(files), f"{len(state.evidence)} evidence rows for {len(files)} files"
@@ -175,9 +179,11 @@ def assert_evidence_arrived_once(state: ServerState, files: list[MediaFile], sto
     assert all(stored[h] == 1 for h in mine), f"objects for this form: { {h: stored[h] for h in mine} }"
     assert set(stored) == referenced_hashes(engine), "stored objects differ from what the database references"
     for e in state.evidence:
-        assert api.content_sha256(str(e.id)) == e.sha256, f"{e.filename}: served bytes do not hash to {e.sha256}"
+        served = api.content_sha256(str(e.id))
+        assert served == e.sha256, f"{e.filename}: served bytes hash to {served}, not {e.sha256}"
     received = Counter(a.entity_id for a in state.audit if a.action == "evidence.received")
-    assert received == Counter({str(e.id): 1 for e in state.evidence}), f"evidence.received audit entries: {received}"
+    once = Counter({str(e.id): 1 for e in state.evidence})
+    assert received == once, f"evidence.received audit entries: {received}"
     # The chain of custody must not claim a mismatch for bytes that verified (a retried HEAD, a lost answer).
     mismatches = [a.data for a in state.audit if a.action == "evidence.checksum_mismatch"]
     assert not mismatches, f"checksum mismatch recorded for files whose bytes match: {mismatches}"

@@ -1,4 +1,4 @@
-"""Browser fixtures: the real API in a subprocess (own database + store), the built PWA, headless Chromium at 360×740."""
+"""Browser fixtures: the real API in a subprocess with its own database and store, the built PWA, Chromium."""
 
 from __future__ import annotations
 
@@ -73,8 +73,10 @@ def browser(chromium_path: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_context(browser: Any, live_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-    """new_context() -> a phone-sized browser context on the live server; failures leave a screenshot per page."""
+def new_context(
+    browser: Any, live_server: LiveServer, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
+    """new_context() -> a phone-sized context on the live server; a failed test leaves page screenshots."""
     contexts: list[Any] = []
 
     def make(**kw: Any) -> Any:
@@ -100,7 +102,8 @@ def new_context(browser: Any, live_server: LiveServer, request: pytest.FixtureRe
         if failed is not None and failed.failed:
             for j, page in enumerate(ctx.pages):
                 try:
-                    page.screenshot(path=ARTIFACTS / "failures" / f"{request.node.name}-{i}-{j}.png", full_page=True)
+                    shot = ARTIFACTS / "failures" / f"{request.node.name}-{i}-{j}.png"
+                    page.screenshot(path=shot, full_page=True)
                 except Exception:  # noqa: BLE001, S110 - best effort: the page may be gone
                     pass
         ctx.close()
@@ -113,7 +116,7 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
     return path
 
 
-# -- the server: its own database and store --------------------------------------------------------------------
+# -- the server: its own database and store ---------------------------------------------------------------
 
 
 def _pg_admin_and_target(url: str) -> tuple[str, str, str]:

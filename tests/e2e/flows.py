@@ -1,4 +1,4 @@
-"""The inspection both browser tests perform: what the inspector enters, and what the server must then hold."""
+"""The inspection both browser tests perform: what the inspector enters and what the server must then hold."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def fill_whole_form(app: InspectorApp, ctx: Any, origin: str, inspection: Inspec
 
 
 def expect_draft_on_screen(app: InspectorApp, entered: dict[str, Any], inspector_name: str) -> None:
-    """After a reload: the answers, notes, check-in, files, signatures, result and confirmation are all there."""
+    """After a reload: answers, notes, check-in, files, signatures, result and confirmation are all there."""
     expect(app.tid("form-status")).to_be_visible()
     for key, kind, value in ANSWERS:
         if kind == "pass_fail":
@@ -103,7 +103,9 @@ def all_received(engine: Any, form_id: str, count: int) -> bool:
     return len(s.evidence) == count and all(e.status == "received" for e in s.evidence)
 
 
-def partner_confirms_and_lead_submits(app: InspectorApp, api: Api, inspection: Inspection, engine: Any) -> str:
+def partner_confirms_and_lead_submits(
+    app: InspectorApp, api: Api, inspection: Inspection, engine: Any
+) -> str:
     """The co-inspector confirms from his own device (API push); the lead sees it after a sync and submits."""
     partner = api.login(inspection.partner.username, inspection.password)
     result = api.confirm(inspection.form_id)
@@ -115,13 +117,15 @@ def partner_confirms_and_lead_submits(app: InspectorApp, api: Api, inspection: I
     expect(app.tid(f"team-{partner['inspector_id']}")).to_contain_text("已确认")
     expect(app.tid(f"team-{inspection.lead.inspector_id}")).to_contain_text("已确认")
     app.submit()
-    wait_until(lambda: load_state(engine, inspection.form_id).form.status == "submitted", "the form submitted")
+    wait_until(lambda: load_state(engine, inspection.form_id).form.status == "submitted", "form submitted")
     expect(app.tid("outbox-count")).to_have_text("0", timeout=60_000)
     expect(app.tid("form-status")).to_have_text("已提交", timeout=60_000)
     return str(partner["inspector_id"])
 
 
-def assert_form_content(state: ServerState, inspection: Inspection, entered: dict[str, Any], partner_id: str) -> None:
+def assert_form_content(
+    state: ServerState, inspection: Inspection, entered: dict[str, Any], partner_id: str
+) -> None:
     lead = inspection.lead
     assert {a.checkpoint_key: a.value for a in state.answers} == EXPECTED_VALUES
     assert all(str(a.inspector_id) == str(lead.inspector_id) for a in state.answers)
@@ -135,5 +139,6 @@ def assert_form_content(state: ServerState, inspection: Inspection, entered: dic
     assert state.form.proposed_result["details"] == RESULT_DETAILS
     assert {str(c.inspector_id) for c in state.confirmations} == {str(lead.inspector_id), partner_id}
     assert state.form.status == "submitted" and state.form.submitted_at is not None
-    assert sorted(str(e.id) for e in state.evidence) == sorted(entered["evidence_ids"])  # the phone's own UUIDs
+    # The server keeps the phone's own evidence UUIDs.
+    assert sorted(str(e.id) for e in state.evidence) == sorted(entered["evidence_ids"])
     assert sorted(e.checkpoint_key or "" for e in state.evidence) == EVIDENCE_KEYS

@@ -1,4 +1,4 @@
-"""Start the real API (gunicorn, as `shuangsui serve`) with the built PWA; shared by the e2e fixtures and bench/."""
+"""Start the real API (gunicorn, as `shuangsui serve`) with the built PWA; for the e2e fixtures and bench/."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PWA = ROOT / "pwa"
 DIST = PWA / "dist"
-# What the build reads: anything newer than dist/index.html means dist is stale (same rule as scripts/bootstrap).
+# What the build reads: anything newer than dist/index.html means a stale dist (as in scripts/bootstrap).
 BUILD_INPUTS = ("src", "public", "index.html", "vite.config.js", "package-lock.json")
 
 
@@ -32,7 +32,10 @@ def stale_inputs() -> list[Path]:
     newer: list[Path] = []
     for name in BUILD_INPUTS:
         path = PWA / name
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
+        if path.is_file():
+            files = [path]
+        else:
+            files = [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
         newer.extend(p for p in files if p.stat().st_mtime > built)
     return newer
 
@@ -45,16 +48,21 @@ def ensure_pwa_built(*, timeout: float = 600) -> Path:
     npm = shutil.which("npm")
     if npm is None or not (PWA / "node_modules").exists():
         raise PwaUnavailable(
-            "pwa/dist 缺失或已过期，且无法构建（需要 npm 和 pwa/node_modules）：请先运行 scripts/bootstrap 或 "
-            "`cd pwa && npm install && npm run build`"
+            "pwa/dist 缺失或已过期，且无法构建（需要 npm 和 pwa/node_modules）："
+            "请先运行 scripts/bootstrap 或 `cd pwa && npm install && npm run build`"
         )
-    why = "missing" if not (DIST / "index.html").exists() else f"stale ({newer[0].relative_to(ROOT)} is newer)"
+    if (DIST / "index.html").exists():
+        why = f"stale ({newer[0].relative_to(ROOT)} is newer)"
+    else:
+        why = "missing"
     print(f"\n==> pwa/dist is {why}: npm run build", file=sys.stderr)
     result = subprocess.run(  # noqa: S603
-        [npm, "run", "build", "--silent"], cwd=PWA, capture_output=True, text=True, timeout=timeout, check=False
+        [npm, "run", "build", "--silent"],
+        cwd=PWA, capture_output=True, text=True, timeout=timeout, check=False,
     )
     if result.returncode != 0 or not (DIST / "index.html").exists():
-        raise PwaUnavailable(f"npm run build failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        raise PwaUnavailable(f"npm run build failed ({result.returncode}):\n{output}")
     return DIST
 
 
@@ -137,5 +145,5 @@ def start_server(
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"API server did not answer /api/health within {timeout:.0f}s:\n{server.log_tail()}")
+            raise RuntimeError(f"no answer on /api/health within {timeout:.0f}s:\n{server.log_tail()}")
         time.sleep(0.2)

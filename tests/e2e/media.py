@@ -1,4 +1,4 @@
-"""Evidence files for the browser tests: distinct JPEG photos (Pillow) and a small valid MP4, with their SHA-256."""
+"""Evidence files for the browser tests: distinct JPEG photos (Pillow), a small valid MP4, their SHA-256."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _describe(path: Path, mime: str, kind: str) -> MediaFile:
 
 
 def make_photo(path: Path, seed: int, size: tuple[int, int] = (800, 600), noise: int = 1) -> MediaFile:
-    """A JPEG whose pixels depend on `seed` (so every photo hashes differently); `noise` > 1 makes it larger."""
+    """A JPEG whose pixels depend on `seed` (each photo hashes differently); `noise` > 1 makes it larger."""
     rng = random.Random(seed)
     img = Image.new("RGB", size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
     draw = ImageDraw.Draw(img)

@@ -1,4 +1,4 @@
-"""Chaos: the network flaps at least ten times and the app is reloaded while photos and a video upload; 0 lost, 0 duplicated."""
+"""Chaos: ≥ 10 network flaps and app reloads while photos and a video upload: 0 lost, 0 duplicated."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ UPLINK = {"offline": False, "latency": 40, "downloadThroughput": 4_000_000, "upl
 
 
 def set_network(ctx: Any, cdp: Any, offline: bool) -> None:
-    """context.set_offline flips the network; online again, the slow uplink is put back (set_offline resets it)."""
+    """context.set_offline flips the network; back online, the slow uplink returns (set_offline resets it)."""
     ctx.set_offline(offline)
     if not offline:
         cdp.send("Network.emulateNetworkConditions", UPLINK)
@@ -38,7 +38,9 @@ def set_network(ctx: Any, cdp: Any, offline: bool) -> None:
 def test_network_chaos_during_upload(new_context: Any, live_server: Any, inspection: Inspection,
                                      e2e_engine: Any, e2e_storage_url: str, tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    photos = [make_photo(tmp_path / f"IMG_{i:04d}.jpg", seed=100 + i, size=(1600, 1200), noise=5) for i in range(5)]
+    photos = [
+        make_photo(tmp_path / f"IMG_{i:04d}.jpg", seed=100 + i, size=(1600, 1200), noise=5) for i in range(5)
+    ]
     video = make_video(tmp_path / "VID_0002.mp4", seed=SEED, payload_bytes=VIDEO_MB * 1024 * 1024, seconds=95)
     files = [*photos, video]
     form_id = inspection.form_id
@@ -77,22 +79,23 @@ def test_network_chaos_during_upload(new_context: Any, live_server: Any, inspect
     set_network(ctx, cdp, False)
     expect(app.tid("online-state")).to_have_text("在线")
     flows.expect_draft_on_screen(app, entered, inspection.lead.display_name)
-    flows.wait_until(lambda: flows.all_received(e2e_engine, form_id, len(files)), "every file received", timeout=120)
+    flows.wait_until(lambda: flows.all_received(e2e_engine, form_id, len(files)), "all received", timeout=120)
     expect(app.tid("outbox-count")).to_have_text("0", timeout=60_000)
 
     api = Api(live_server.url)
     partner_id = flows.partner_confirms_and_lead_submits(app, api, inspection, e2e_engine)
     state = load_state(e2e_engine, form_id)
     flows.assert_form_content(state, inspection, entered, partner_id)
-    figures = assert_evidence_arrived_once(state, files, e2e_storage_url, api, e2e_engine, expect_one_upload_each=False)
+    figures = assert_evidence_arrived_once(
+        state, files, e2e_storage_url, api, e2e_engine, expect_one_upload_each=False
+    )
     assert_operations_applied_once(state)
     # The access log shows the chaos reached the transfers: uploads resumed from the server's offset (HEAD).
     with open(live_server.log_path, "rb") as fh:
         fh.seek(log_start)
-        tus = Counter(
-            f"{m.group(1)} {m.group(2)}"
-            for m in re.finditer(r'"(POST|PATCH|HEAD|DELETE) /api/v1/uploads/\S* HTTP/1.1" (\d{3})', fh.read().decode())
-        )
+        pattern = r'"(POST|PATCH|HEAD|DELETE) /api/v1/uploads/\S* HTTP/1.1" (\d{3})'
+        requests = re.finditer(pattern, fh.read().decode())
+        tus = Counter(f"{m.group(1)} {m.group(2)}" for m in requests)
     assert sum(n for k, n in tus.items() if k.startswith("HEAD")) >= 1, f"no upload was resumed: {dict(tus)}"
     figures["tus_requests"] = dict(tus)
     print(f"\nchaos e2e: flips={log} reloads={reloads} {figures}")

@@ -1,4 +1,4 @@
-"""A whole 一企一表 inspection on a phone with no network; when the network returns everything arrives, once."""
+"""A whole 一企一表 inspection on a phone with no network; with the network back, everything arrives once."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_offline_inspection_arrives_once(new_context: Any, live_server: Any, ins
     # Back in signal: the outbox drains and every file goes up.
     ctx.set_offline(False)
     expect(app.tid("sync-online")).to_have_text("在线")
-    flows.wait_until(lambda: flows.all_received(e2e_engine, form_id, 6), "all six files received on the server")
+    flows.wait_until(lambda: flows.all_received(e2e_engine, form_id, 6), "six files received on the server")
     expect(app.tid("outbox-count")).to_have_text("0", timeout=60_000)
     screenshot(page, "05-sync-online")
 

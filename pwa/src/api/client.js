@@ -72,15 +72,16 @@ export function createApiClient({ fetchImpl = (...a) => globalThis.fetch(...a), 
     return { res, token }
   }
 
-  async function request(method, path, { json, query, authed = true, signal } = {}) {
+  /** The successful Response itself (body unread: blobs, headers such as X-Pagination); errors as in request(). */
+  async function raw(method, path, { json, query, authed = true, signal } = {}) {
     let { res, token } = await send(method, path, { json, query, authed, signal })
     if (res.status === 401 && authed) {
       auth.invalidate(token)
       ;({ res } = await send(method, path, { json, query, authed, signal }))
       if (res.status === 401) throw new AuthExpiredError()
     }
-    const body = await parseBody(res)
     if (!res.ok) {
+      const body = await parseBody(res)
       const shaped = body && typeof body === 'object' ? body : {}
       throw new ApiError({
         status: res.status,
@@ -90,11 +91,16 @@ export function createApiClient({ fetchImpl = (...a) => globalThis.fetch(...a), 
         body,
       })
     }
-    return body
+    return res
+  }
+
+  async function request(method, path, opts = {}) {
+    return parseBody(await raw(method, path, opts))
   }
 
   return {
     request,
+    raw,
     get: (path, opts) => request('GET', path, opts),
     post: (path, json, opts) => request('POST', path, { ...opts, json }),
   }

@@ -30,6 +30,14 @@ export function isSignedIn() {
   return !!session.user
 }
 
+/** The signed-in user's API client (bearer token, refresh on 401), for online-only screens such as review. */
+export function apiClient() {
+  return ctx?.api ?? null
+}
+
+// Sync pull/push are inspector endpoints; a supervisor-only account has nothing to sync (older entries: no roles).
+const syncsForms = (user) => !user.roles?.length || user.roles.includes('inspector')
+
 function wire(user) {
   const db = openUserDb(user.id)
   const tokens = createTokenManager({
@@ -52,7 +60,17 @@ function wire(user) {
   return { db, tokens, api, uploader, engine: null }
 }
 
+let watchingOnline = false
+function watchOnline() {
+  if (watchingOnline || !globalThis.window?.addEventListener) return
+  watchingOnline = true
+  session.online = globalThis.navigator?.onLine ?? true
+  window.addEventListener('online', () => (session.online = true))
+  window.addEventListener('offline', () => (session.online = false))
+}
+
 async function startEngine(user) {
+  if (!syncsForms(user)) return watchOnline() // no engine to report connectivity
   const deviceId = await getDeviceId()
   ctx.engine = markRaw(
     new SyncEngine({
