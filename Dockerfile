@@ -7,7 +7,9 @@ COPY pwa/ ./
 RUN npm run build
 
 FROM python:3.11-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SHUANGSUI_DATA=/var/lib/shuangsui
+# glibc arenas and mmap threshold keep streamed uploads from bloating worker RSS (bench/upload.py)
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SHUANGSUI_DATA=/var/lib/shuangsui \
+    MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=1048576
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fonts-noto-cjk ffmpeg \
  && rm -rf /var/lib/apt/lists/* \

@@ -292,8 +292,9 @@ export function describeError(e) {
       const extra = status ? `（当前状态：${Array.isArray(status) ? status.join('') : status}）` : ''
       return { title: `${e.message || '该检查表已被他人处理'}${extra}，已刷新为最新内容`, details, conflict: true, offline: false }
     }
-    if (e.status === 403) return { title: e.message || '没有权限执行此操作', details, conflict: false, offline: false }
-    if (e.status === 404) return { title: e.message || '检查表不存在或不属于本部门', details, conflict: false, offline: false }
+    const own = e.message && !/^请求失败（\d+）$/.test(e.message) ? e.message : '' // the server's words, not the client's default
+    if (e.status === 403) return { title: own || '没有权限执行此操作', details, conflict: false, offline: false }
+    if (e.status === 404) return { title: own || '检查表不存在或不属于本部门', details, conflict: false, offline: false }
     return { title: e.message || `请求失败（${e.status}）`, details, conflict: false, offline: false }
   }
   return { title: e?.message || String(e), details: [], conflict: false, offline: false }
