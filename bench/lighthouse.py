@@ -134,7 +134,7 @@ def update_results(figures: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="Lighthouse runs; each category is the median")
+    parser.add_argument("--runs", type=int, default=5, help="Lighthouse runs; each category is the median")
     parser.add_argument("--no-write", action="store_true", help="print only, leave bench/results.json alone")
     args = parser.parse_args()
 

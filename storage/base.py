@@ -153,9 +153,36 @@ def iter_exact(stream: BinaryIO, length: int, chunk_size: int = CHUNK_SIZE) -> I
         yield chunk
 
 
-def read_exact(stream: BinaryIO, length: int) -> bytes:
-    """Read exactly `length` bytes (callers bound `length`: this is the only place a body sits in memory)."""
-    return b"".join(iter_exact(stream, length))
+def read_exact(stream: BinaryIO, length: int, *, prefix: bytes = b"") -> bytearray:
+    """`prefix` followed by exactly `length` bytes of `stream`, in one buffer allocated once.
+
+    Callers bound `length`: this is the only place a body sits in memory, so it is read straight into its
+    final buffer (`readinto` where the stream has it) instead of joining pieces (which held it twice).
+    """
+    if length < 0:
+        raise ValueError("length must be >= 0")
+    buffer = bytearray(len(prefix) + length)
+    buffer[: len(prefix)] = prefix
+    read_into(stream, memoryview(buffer)[len(prefix) :])
+    return buffer
+
+
+def read_into(stream: BinaryIO, view: memoryview, chunk_size: int = CHUNK_SIZE) -> None:
+    """Fill `view` from `stream` (IncompleteStream if it ends early); at most `chunk_size` per call."""
+    length = len(view)
+    readinto = getattr(stream, "readinto", None)
+    got = 0
+    while got < length:
+        end = min(length, got + chunk_size)
+        if readinto is not None:
+            count = readinto(view[got:end])
+        else:
+            piece = stream.read(end - got)
+            count = len(piece) if piece else 0
+            view[got : got + count] = piece
+        if not count:
+            raise IncompleteStream(expected=length, received=got)
+        got += count
 
 
 def check_part(part_number: int, length: int, max_part_size: int) -> None:

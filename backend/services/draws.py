@@ -674,29 +674,61 @@ def missing_sources(session: Session, draw: Draw) -> list[str]:
 
 
 class _Targets(Mapping[str, dict[str, Any]]):
-    """Region and departments of every population member, for build_record().
+    """Region and departments of the population members, for build_record().
 
-    build_record() currently walks the whole mapping to pick the drawn enterprises (docs/draw-requests.md
-    R1 asks for a callable instead), so items() is one C-level zip over the population with a shared
-    attrs dict per region: no Python frame per enterprise.
+    Two ways in. Called with the drawn enterprises (docs/draw-requests.md R1: `targets(drawn_usccs)`), it
+    resolves just those. Walked as a mapping (what build_record() does today), items() is one C-level zip
+    over the population with a shared attrs dict per region: no Python frame per enterprise.
     """
 
     def __init__(
-        self,
-        usccs: Callable[[], Iterable[str]],
-        regions: Callable[[], Iterable[str]],
-        region_set: Iterable[str],
-        size: int,
-        departments: list[str],
+        self, session: Session, population: Sequence[Sequence[str]], by_stratum: bool, departments: list[str]
     ) -> None:
-        self._usccs = usccs
-        self._regions = regions
-        self._size = size
-        self._attrs = {r: {"region_code": r, "departments": departments} for r in region_set}
+        self._session = session
+        self._population = population
+        self._by_stratum = by_stratum  # region strata: the stratum *is* the region code fixed by the notice
+        self._departments = departments
+        self._attrs: dict[str, dict[str, Any]] = {}
+        self._regions: dict[str, str] | None = None
         self._index: dict[str, dict[str, Any]] | None = None
 
+    def _attr(self, region: str) -> dict[str, Any]:
+        attrs = self._attrs.get(region)
+        if attrs is None:
+            attrs = self._attrs[region] = {"region_code": region, "departments": self._departments}
+        return attrs
+
+    def _lookup(self, usccs: Sequence[str]) -> dict[str, str]:
+        regions: dict[str, str] = {}
+        for start in range(0, len(usccs), 20000):
+            part = list(usccs[start : start + 20000])
+            for uscc, region in self._session.execute(
+                select(Enterprise.uscc, Enterprise.region_code).where(Enterprise.uscc.in_(part))  # type: ignore[attr-defined]
+            ):
+                regions[uscc] = region
+        missing = [u for u in usccs if u not in regions]
+        if missing:
+            raise Conflict(f"公告名录中的检查对象已从名录库删除：{'、'.join(missing[:5])}")
+        return regions
+
+    def __call__(self, drawn: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if self._by_stratum:
+            wanted = set(drawn)
+            return {u: self._attr(s) for u, s, _ in self._population if u in wanted}
+        return {u: self._attr(r) for u, r in self._lookup(drawn).items()}
+
     def items(self):  # type: ignore[no-untyped-def]
-        return zip(self._usccs(), map(self._attrs.__getitem__, self._regions()), strict=True)
+        usccs = map(itemgetter(0), self._population)
+        if self._by_stratum:
+            regions: Iterable[str] = map(itemgetter(1), self._population)
+        else:
+            if self._regions is None:
+                self._regions = self._lookup([row[0] for row in self._population])
+            regions = map(self._regions.__getitem__, map(itemgetter(0), self._population))
+        known = self._regions.values() if self._regions is not None else map(itemgetter(1), self._population)
+        for region in set(known):
+            self._attr(region)
+        return zip(usccs, map(self._attrs.__getitem__, regions), strict=True)
 
     def __getitem__(self, uscc: str) -> dict[str, Any]:
         if self._index is None:
@@ -704,43 +736,16 @@ class _Targets(Mapping[str, dict[str, Any]]):
         return self._index[uscc]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._usccs())
+        return map(itemgetter(0), self._population)
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._population)
 
 
 def _targets_for(
     session: Session, task: InspectionTask, population: Sequence[Sequence[str]], departments: list[str]
-) -> Any:
-    first, second = itemgetter(0), itemgetter(1)
-    if task.strata_key == "region_code":
-        # Region strata: the stratum *is* the region code, fixed by the notice.
-        return _Targets(
-            lambda: map(first, population),
-            lambda: map(second, population),
-            set(map(second, population)),
-            len(population),
-            departments,
-        )
-    usccs = [row[0] for row in population]
-    regions: dict[str, str] = {}
-    for start in range(0, len(usccs), 20000):
-        part = usccs[start : start + 20000]
-        for uscc, region in session.execute(
-            select(Enterprise.uscc, Enterprise.region_code).where(Enterprise.uscc.in_(part))  # type: ignore[attr-defined]
-        ):
-            regions[uscc] = region
-    missing = [u for u in usccs if u not in regions]
-    if missing:
-        raise Conflict(f"公告名录中的检查对象已从名录库删除：{'、'.join(missing[:5])}")
-    return _Targets(
-        lambda: iter(usccs),
-        lambda: map(regions.__getitem__, usccs),
-        set(regions.values()),
-        len(usccs),
-        departments,
-    )
+) -> _Targets:
+    return _Targets(session, population, task.strata_key == "region_code", departments)
 
 
 def perform_draw(

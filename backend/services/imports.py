@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
+from array import array
 import re
 import secrets
 import tempfile
@@ -52,7 +54,7 @@ from ..models.directory import (
     Inspector,
 )
 from . import access, audit
-from .tables import Source, Table, open_table
+from .tables import Chunk, Source, open_table
 from .uscc import ORG_WEIGHTS, USCC_CHARSET, USCC_WEIGHTS, uscc_problem
 
 KINDS = ("enterprises", "inspectors", "items")
@@ -150,8 +152,9 @@ def _by_table(
     in the table keeps its text for COPY.
     """
     out = Cells(map(table.get, values))
+    found = set(out)  # `x in list` would compare every cell with ==; a set of a few values is instant
     errors: dict[int, str] = {}
-    if None in out:
+    if None in found:
         for i, value in enumerate(out):
             if value is None:
                 out[i], problem = slow(values[i])
@@ -159,7 +162,7 @@ def _by_table(
                     errors[i] = problem
     elif canonical_keys and "" not in values:
         out.text = list(values)
-    if _NULL in out:
+    if _NULL in found:
         out = Cells(None if v is _NULL else v for v in out)
     return out, errors
 
@@ -174,9 +177,7 @@ def text_cells(max_len: int, *, required: bool = False) -> Converter:
             errors.update(
                 (i, f"长度不能超过 {max_len} 个字符（当前 {len(v)} 个）") for i, v in enumerate(out) if len(v) > max_len
             )
-        if "\x00" in "".join(out):
-            errors.update((i, "含有不可见的控制字符（NUL）") for i, v in enumerate(out) if "\x00" in v)
-        return out, errors
+        return out, errors  # NUL characters are refused by convert_chunk for every text column
 
     convert.is_text = True  # type: ignore[attr-defined]
     return convert
@@ -192,7 +193,9 @@ def pattern_cells(regex: str, message: str, *, upper: bool = False, required: bo
     def convert(values: list[str]) -> Converted:
         out = list(map(str.strip, values))
         if upper:
-            out = list(map(str.upper, out))
+            joined = "".join(out)
+            if joined != joined.upper():
+                out = list(map(str.upper, out))
         verdict = {v: (bool(compiled.fullmatch(v)) if v else not required) for v in set(out)}  # few distinct codes
         if all(verdict.values()):
             return out, {}
@@ -274,10 +277,12 @@ def float_cells(lo: float, hi: float) -> Converter:
         except ValueError:  # empty cells or text: take the careful path
             pairs = [slow(v) for v in values]
             return [x for x, _ in pairs], {i: p for i, (_, p) in enumerate(pairs) if p}
-        errors = {i: f"应在 {lo}–{hi} 之间" for i, x in enumerate(out) if not lo <= x <= hi}
-        if not "".join(values).translate(_DECIMAL_CHARS):  # plain decimals: PostgreSQL reads the same double
-            out.text = list(values)
-        return out, errors
+        if not "".join(values).translate(_DECIMAL_CHARS):
+            # plain decimals (no nan/inf, no underscores): PostgreSQL reads the same doubles from this text
+            if not out or (min(out) >= lo and max(out) <= hi):
+                out.text = list(values)
+                return out, {}
+        return out, {i: f"应在 {lo}–{hi} 之间" for i, x in enumerate(out) if not lo <= x <= hi}
 
     return convert
 
@@ -336,7 +341,7 @@ def list_cells(item_max: int, max_items: int, *, allowed: Iterable[str] | None =
 
     def convert(values: list[str]) -> Converted:
         parsed = {v: parse(v) for v in set(values)}  # a column has few distinct cells
-        out = [parsed[v][0] for v in values]
+        out = list(map({v: items for v, (items, _) in parsed.items()}.__getitem__, values))
         if all(p is None for _, p in parsed.values()):
             return out, {}
         return out, {i: parsed[v][1] for i, v in enumerate(values) if parsed[v][1]}  # type: ignore[misc]
@@ -366,9 +371,49 @@ def _uscc_ok(code: str) -> bool:
     return _ORG_CHECK[11 - total % 11] == code[16]
 
 
+_LOW_BYTE = 0 if sys.byteorder == "little" else 1
+
+
+def _lanes(column: str, table: bytes) -> int:
+    """One character per code → one 16-bit lane per code in a big integer (native byte order)."""
+    lanes = bytearray(2 * len(column))
+    lanes[_LOW_BYTE::2] = column.encode("ascii").translate(table)
+    return int.from_bytes(lanes, sys.byteorder)
+
+
+_USCC_LANES = bytes(USCC_CHARSET.index(chr(b)) if chr(b) in USCC_CHARSET else 0 for b in range(256))
+_ORG_LANES = bytes(b - 48 if 48 <= b <= 57 else (b - 55 if 65 <= b <= 90 else 0) for b in range(256))
+_CHECK_BY_SUM = "".join(USCC_CHARSET[-s % 31] for s in range(1 << 16))
+_ORG_CHECK_BY_SUM = "".join(_ORG_CHECK[11 - s % 11] for s in range(1 << 16))
+
+
+def _all_uscc_ok(codes: list[str]) -> bool:
+    """True when every code is valid, checked for a whole column at once.
+
+    Column p of the joined codes is joined[p::18]; each character becomes a 16-bit lane of a big integer,
+    so the weighted sums of all codes come from 17 (and 8) big-integer multiply-adds — no lane can
+    overflow (17 × 30 × 30 < 65536) — and are mapped back to their expected check characters.
+    """
+    n = len(codes)
+    if not n:
+        return True
+    joined = "".join(codes)
+    if len(joined) != 18 * n or max(map(len, codes)) != 18 or joined.strip(USCC_CHARSET):
+        return False
+    if not "".join(joined[p::18] for p in range(2, 8)).isdigit():
+        return False
+    total = sum(w * _lanes(joined[p::18], _USCC_LANES) for p, w in enumerate(USCC_WEIGHTS))
+    sums = array("H", total.to_bytes(2 * n, sys.byteorder))
+    if "".join(map(_CHECK_BY_SUM.__getitem__, sums)) != joined[17::18]:
+        return False
+    org = sum(w * _lanes(joined[8 + p :: 18], _ORG_LANES) for p, w in enumerate(ORG_WEIGHTS))
+    org_sums = array("H", org.to_bytes(2 * n, sys.byteorder))
+    return "".join(map(_ORG_CHECK_BY_SUM.__getitem__, org_sums)) == joined[16::18]
+
+
 def uscc_cells(values: list[str]) -> Converted:
     out = list(map(str.upper, map(str.strip, values)))
-    if all(map(_uscc_ok, out)):
+    if _all_uscc_ok(out):
         return out, {}
     errors: dict[int, str] = {}
     for i, code in enumerate(out):
@@ -575,39 +620,41 @@ def csv_unescape(values: list[str]) -> list[str]:
 
 
 def convert_chunk(
-    binding: Binding, numbers: list[int], rows: list[list[str]], report: ImportReport, *, from_csv: bool = False
+    binding: Binding, chunk: Chunk, report: ImportReport, *, from_csv: bool = False
 ) -> tuple[dict[str, list[Any]], list[int]]:
     """Convert a chunk column by column; returns the columns and the indexes of the rows without errors."""
-    width = binding.width
+    numbers = chunk.numbers
     bad: set[int] = set()
-    if any(len(r) != width for r in rows):
-        for i, r in enumerate(rows):
-            if len(r) > width:
-                if any(v.strip() for v in r[width:]):
-                    report.error(numbers[i], f"第 {width + 1} 列起", "该行的数据多于表头的列数")
-                    bad.add(i)
-                rows[i] = r[:width]
-            elif len(r) < width:
-                rows[i] = r + [""] * (width - len(r))
+    for i in chunk.overflow:
+        report.error(numbers[i], f"第 {binding.width + 1} 列起", "该行的数据多于表头的列数")
+        bad.add(i)
     for pos in binding.unnamed:
-        for i, r in enumerate(rows):
-            if r[pos].strip():
-                report.error(numbers[i], f"第 {pos + 1} 列", "该列没有列名，无法确定数据含义")
-                bad.add(i)
+        cells = chunk.columns[pos]
+        if "".join(cells).strip():
+            for i, v in enumerate(cells):
+                if v.strip():
+                    report.error(numbers[i], f"第 {pos + 1} 列", "该列没有列名，无法确定数据含义")
+                    bad.add(i)
     columns: dict[str, list[Any]] = {}
-    by_position = list(zip(*rows, strict=True))  # one C-level transpose instead of a loop per column
     for pos, col, header in binding.columns:
-        cells = by_position[pos]
-        if from_csv and is_text_column(col):
-            cells = csv_unescape(cells)
+        cells = chunk.columns[pos]
+        if is_text_column(col):
+            joined = "".join(cells)
+            if from_csv and "'" in joined:
+                cells = csv_unescape(cells)
+            if "\x00" in joined:
+                for i, v in enumerate(cells):
+                    if "\x00" in v:
+                        report.error(numbers[i], header, "含有不可见的控制字符（NUL）")
+                        bad.add(i)
         values, errors = col.convert(cells)
         columns[col.field] = values
         for i, message in errors.items():
             report.error(numbers[i], header, message)
             bad.add(i)
-    report.rows += len(rows)
+    report.rows += len(numbers)
     report.invalid += len(bad)
-    valid = [i for i in range(len(rows)) if i not in bad] if bad else list(range(len(rows)))
+    valid = [i for i in range(len(numbers)) if i not in bad] if bad else list(range(len(numbers)))
     return columns, valid
 
 
@@ -647,9 +694,9 @@ def import_file(
         # Millions of short-lived lists make the cyclic collector rescan young objects over and over;
         # nothing built here forms cycles, so pause it while streaming.
         gc.disable()
-        for numbers, rows in table.chunks:
-            columns, valid = convert_chunk(binding, numbers, rows, report, from_csv=table.format == "csv")
-            importer.feed(numbers, columns, valid)
+        for chunk in table.chunks:
+            columns, valid = convert_chunk(binding, chunk, report, from_csv=table.format == "csv")
+            importer.feed(chunk.numbers, columns, valid)
             if progress:
                 progress(report.rows, table.bytes_read)
         if gc_was_enabled:

@@ -8,6 +8,10 @@ import {
   buildApprovePayload,
   buildCommentPayload,
   compareQueueRows,
+  decideProposal,
+  decideWithhold,
+  fetchCreditProposals,
+  fetchPendingWithholds,
   deadlineLevel,
   describeError,
   distanceMeters,
@@ -306,6 +310,29 @@ describe('action payloads', () => {
     expect(v.details).toEqual(['意见.0.comment：必填'])
     expect(describeError(new ApiError({ status: 403, message: '' })).title).toBe('没有权限执行此操作')
     expect(describeError(new ApiError({ network: true }))).toMatchObject({ offline: true, title: '网络不可用：离线时无法审核' })
+  })
+})
+
+// ------------------------------------------------------------------------------------------- approver
+
+describe('approver decisions', () => {
+  it('lists withhold requests and pending credit proposals, and posts decisions with an optional note', async () => {
+    const { api, calls } = client((url) => {
+      const path = new URL(url, 'http://x').pathname
+      if (path === '/api/v1/results') return json(200, [{ id: 'r1', withhold: { status: 'requested', reason: '涉及国家秘密' } }], { 'X-Pagination': '{"total": 1}' })
+      if (path === '/api/v1/credit/proposals') return json(200, [{ id: 'p1', flag: 'abnormal_list' }])
+      return json(200, { id: 'ok' })
+    })
+    expect((await fetchPendingWithholds(api)).map((r) => r.id)).toEqual(['r1'])
+    expect(new URL(calls[0].url, 'http://x').searchParams.get('withhold_status')).toBe('requested')
+    expect((await fetchCreditProposals(api)).map((p) => p.id)).toEqual(['p1'])
+    expect(new URL(calls[1].url, 'http://x').searchParams.get('status')).toBe('pending')
+    await decideWithhold(api, 'r1', { approve: true })
+    await decideProposal(api, 'p1', { approve: false, note: '证据不足' })
+    expect(calls[2].url).toBe('/api/v1/results/r1/withhold/decision')
+    expect(JSON.parse(calls[2].init.body)).toEqual({ approve: true })
+    expect(calls[3].url).toBe('/api/v1/credit/proposals/p1/decision')
+    expect(JSON.parse(calls[3].init.body)).toEqual({ approve: false, note: '证据不足' })
   })
 })
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -173,23 +174,34 @@ def pwa_dist() -> Path:
         pytest.fail(str(exc))
 
 
+def _keep_log(path: Path) -> None:
+    if path.exists():
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, ARTIFACTS / "e2e-server.log")
+
+
 @pytest.fixture(scope="session")
 def live_server(pwa_dist: Path, e2e_database_url: str, e2e_storage_url: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # The log lives with this session (tests read it; two sessions at once must not share it) and is copied to
+    # test-artifacts/ at the end.
+    log_path = tmp_path_factory.mktemp("e2e-log") / "e2e-server.log"
     try:
         server = start_server(
             database_url=e2e_database_url,
             storage_url=e2e_storage_url,
             data_dir=tmp_path_factory.mktemp("e2e-data"),
-            log_path=ARTIFACTS / "e2e-server.log",
+            log_path=log_path,
             jwt_secret=E2E_JWT_SECRET,
         )
     except RuntimeError as exc:
+        _keep_log(log_path)
         pytest.fail(str(exc))
     try:
         yield server
     finally:
         server.stop()
+        _keep_log(log_path)
 
 
 @pytest.fixture(scope="session")

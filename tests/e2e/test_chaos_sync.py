@@ -74,7 +74,9 @@ def test_network_chaos_during_upload(new_context: Any, live_server: Any, inspect
             reloads += 1
     during_upload = sum(1 for _, _, missing in log if missing > 0)
     assert during_upload >= 10, f"only {during_upload} flips happened while files were still uploading: {log}"
-    assert reloads >= 1
+    assert reloads == len(RELOAD_AT)
+    mid_upload = [missing > 0 for flip, _, missing in log if flip in RELOAD_AT]
+    assert mid_upload and all(mid_upload), f"a reload came after the upload: {log}"
 
     set_network(ctx, cdp, False)
     expect(app.tid("online-state")).to_have_text("在线")

@@ -346,13 +346,24 @@ def _planning_world(session: Any, w: Any) -> None:
             n = unique()
             cache["industry"] = f"Z{n:07d}"
             for i in range(40):
-                session.add(Enterprise(uscc=make_uscc("510802", 90_000_000 + n * 100 + i), name=f"抽查企业{n}-{i}",
-                                       region_code="510802", industry_code=cache["industry"]))
+                session.add(
+                    Enterprise(
+                        uscc=make_uscc("510802", 90_000_000 + n * 100 + i),
+                        name=f"抽查企业{n}-{i}",
+                        region_code="510802",
+                        industry_code=cache["industry"],
+                    )
+                )
             cache["inspectors"] = []
             for i in range(4):
-                insp = Inspector(staff_no=f"D-{n}-{i}", name=f"摇号执法人员{n}-{i}", department_id=w.department_id,
-                                 certificate_no=f"DCERT-{n}-{i}", certificate_valid_until=date(2027, 12, 31),
-                                 region_codes=["510802"])
+                insp = Inspector(
+                    staff_no=f"D-{n}-{i}",
+                    name=f"摇号执法人员{n}-{i}",
+                    department_id=w.department_id,
+                    certificate_no=f"DCERT-{n}-{i}",
+                    certificate_valid_until=date(2027, 12, 31),
+                    region_codes=["510802"],
+                )
                 session.add(insp)
                 cache["inspectors"].append(insp)
             session.commit()
@@ -360,8 +371,14 @@ def _planning_world(session: Any, w: Any) -> None:
 
     def plan(stage: str) -> Any:
         base()
-        values = {"name": f"计划{unique()}", "year": 2026, "item_ids": [str(w.published_item_id)],
-                  "methods": ["实地检查"], "ratio": "0.05", "target_filters": {"industry_codes": [cache["industry"]]}}
+        values = {
+            "name": f"计划{unique()}",
+            "year": 2026,
+            "item_ids": [str(w.published_item_id)],
+            "methods": ["实地检查"],
+            "ratio": "0.05",
+            "target_filters": {"industry_codes": [cache["industry"]]},
+        }
         p = plans.create_plan(session=session, actor=users["planner"], values=values)
         if stage == "draft":
             return p.id
@@ -375,24 +392,34 @@ def _planning_world(session: Any, w: Any) -> None:
         return p.id
 
     def task(stage: str) -> Any:
-        from backend.models import CheckItemVersion
         from sqlalchemy import select
+
+        from backend.models import CheckItemVersion
 
         version_id = session.execute(
             select(CheckItemVersion.id).where(CheckItemVersion.item_id == w.published_item_id)
         ).scalar_one()
-        t = tasks.create_task(session=session, actor=users["planner"], values={
-            "plan_id": plan("published"), "name": f"任务{unique()}", "item_version_ids": [str(version_id)],
-            "ratio": "0.05", "inspection_date": date(2026, 3, 4),
-        })
+        t = tasks.create_task(
+            session=session,
+            actor=users["planner"],
+            values={
+                "plan_id": plan("published"),
+                "name": f"任务{unique()}",
+                "item_version_ids": [str(version_id)],
+                "ratio": "0.05",
+                "inspection_date": date(2026, 3, 4),
+            },
+        )
         if stage == "draft":
             return t.id
-        draws.publish_notice(session=session, actor=users["planner"], settings=settings, task_id=t.id,
-                             today=DRAW_TODAY)
+        draws.publish_notice(
+            session=session, actor=users["planner"], settings=settings, task_id=t.id, today=DRAW_TODAY
+        )
         if stage == "noticed":
             return t.id
-        draws.enter_entropy(session=session, actor=users["witness"], task_id=t.id, source="见证人号码",
-                            numbers=[3, 1, 4])
+        draws.enter_entropy(
+            session=session, actor=users["witness"], task_id=t.id, source="见证人号码", numbers=[3, 1, 4]
+        )
         if stage == "ready":
             return t.id
         draws.perform_draw(session=session, actor=users["planner"], settings=settings, task_id=t.id)
@@ -402,23 +429,33 @@ def _planning_world(session: Any, w: Any) -> None:
         return t.id
 
     def draw_of(name: str) -> Any:
-        from backend.models import Draw
         from sqlalchemy import select
+
+        from backend.models import Draw
 
         return session.execute(select(Draw).where(Draw.task_id == _v(w, name))).scalar_one()
 
     def form() -> Any:
-        from backend.models import FormAssignment, InspectionForm
         from sqlalchemy import select
 
-        f = session.execute(
-            select(InspectionForm).where(InspectionForm.task_id == _v(w, "dispatched_task_id"))
-        ).scalars().first()
-        team = session.execute(select(FormAssignment.inspector_id).where(FormAssignment.form_id == f.id)).scalars()
+        from backend.models import FormAssignment, InspectionForm
+
+        f = (
+            session.execute(
+                select(InspectionForm).where(InspectionForm.task_id == _v(w, "dispatched_task_id"))
+            )
+            .scalars()
+            .first()
+        )
+        team = session.execute(
+            select(FormAssignment.inspector_id).where(FormAssignment.form_id == f.id)
+        ).scalars()
         on = set(team)
-        cache["replace"] = {"old_inspector_id": str(next(iter(sorted(on)))),
-                            "new_inspector_id": str(next(i.id for i in cache["inspectors"] if i.id not in on)),
-                            "reason": "原检查人员回避"}
+        cache["replace"] = {
+            "old_inspector_id": str(next(iter(sorted(on)))),
+            "new_inspector_id": str(next(i.id for i in cache["inspectors"] if i.id not in on)),
+            "reason": "原检查人员回避",
+        }
         cache["checkpoint_key"] = f.checkpoints[0]["key"]
         return f.id
 
@@ -439,8 +476,15 @@ def _planning_world(session: Any, w: Any) -> None:
     }.items():
         w.set(name, _Lazy(build))
     w.set("replace_body", _Lazy(lambda: (_v(w, "task_form_id"), cache["replace"])[1]))
-    w.set("adjust_body", _Lazy(lambda: (_v(w, "task_form_id"), {
-        "reason": "该企业不涉及此项", "remove_checkpoint_keys": [cache["checkpoint_key"]]})[1]))
+    w.set(
+        "adjust_body",
+        _Lazy(
+            lambda: (
+                _v(w, "task_form_id"),
+                {"reason": "该企业不涉及此项", "remove_checkpoint_keys": [cache["checkpoint_key"]]},
+            )[1]
+        ),
+    )
 
 
 WORLD_BUILDERS.append(_planning_world)
@@ -448,86 +492,121 @@ WORLD_BUILDERS.append(_planning_world)
 _PLAN = {"plan_id": "plan_id"}
 _NOTICED = {"task_id": "noticed_task_id"}
 
-TABLE.update({
-    ("GET", "/api/v1/plans"): allow(
-        *PLAN_READERS, "planner_other", "witness", filtered=["planner_other", "witness"],
-        query=lambda w: {"status": "draft", "_": str(w.values["plan_id"])}, marker=lambda w: str(w.values["plan_id"]),
-    ),
-    ("POST", "/api/v1/plans"): allow("planner", "planner_other", body=lambda w: {"name": "新计划", "year": 2026}),
-    ("GET", "/api/v1/plans/<plan_id>"): allow(*PLAN_READERS, hide=["planner_other", "witness"]),
-    ("PATCH", "/api/v1/plans/<plan_id>"): allow("planner", hide=["planner_other"], body=lambda w: {"name": "改名"}),
-    ("POST", "/api/v1/plans/<plan_id>/submit"): allow("planner", hide=["planner_other"]),
-    ("POST", "/api/v1/plans/<plan_id>/approve"): allow("approver", path_from={"plan_id": "submitted_plan_id"}),
-    ("POST", "/api/v1/plans/<plan_id>/reject"): allow(
-        "approver", path_from={"plan_id": "submitted_plan_id"}, body=lambda w: {"reason": "比例需调整"}
-    ),
-    ("POST", "/api/v1/plans/<plan_id>/publish"): allow(
-        "planner", hide=["planner_other"], path_from={"plan_id": "approved_plan_id"}
-    ),
-    ("GET", "/api/v1/plans/<plan_id>/adjustments"): allow(
-        *PLAN_READERS, "witness", hide=["planner_other"], path_from={"plan_id": "published_plan_id"}
-    ),
-    ("POST", "/api/v1/plans/<plan_id>/adjustments"): allow(
-        "planner", hide=["planner_other"], path_from={"plan_id": "published_plan_id"},
-        body=lambda w: {"reason": "联席会议决定", "changes": {"name": f"调整后的计划{unique()}"}},
-    ),
-    ("GET", "/api/v1/public/plans"): allow(*EVERYONE),
-    ("GET", "/api/v1/tasks"): allow(
-        *PLAN_READERS, "planner_other", "witness", filtered=["planner_other", "witness"],
-        query=lambda w: {"status": "draft", "_": str(w.values["task_id"])}, marker=lambda w: str(w.values["task_id"]),
-    ),
-    ("POST", "/api/v1/tasks"): allow(
-        "planner", hide=["planner_other"],
-        body=lambda w: {"plan_id": str(w.values["published_plan_id"]), "name": "新任务",
-                        "item_version_ids": [str(_published_version(w))]},
-    ),
-    ("GET", "/api/v1/tasks/<task_id>"): allow(*PLAN_READERS, hide=["planner_other", "witness"]),
-    ("PATCH", "/api/v1/tasks/<task_id>"): allow("planner", hide=["planner_other"], body=lambda w: {"name": "改名任务"}),
-    ("GET", "/api/v1/tasks/<task_id>/forms"): allow(
-        *PLAN_READERS, hide=["planner_other"], path_from={"task_id": "dispatched_task_id"}
-    ),
-    ("POST", "/api/v1/tasks/<task_id>/forms/<form_id>/replace-inspector"): allow(
-        "planner", hide=["planner_other"], path_from={"task_id": "dispatched_task_id", "form_id": "task_form_id"},
-        body=lambda w: _v(w, "replace_body"),
-    ),
-    ("POST", "/api/v1/tasks/<task_id>/forms/<form_id>/adjust"): allow(
-        "planner", hide=["planner_other"], path_from={"task_id": "dispatched_task_id", "form_id": "task_form_id"},
-        body=lambda w: _v(w, "adjust_body"),
-    ),
-    ("GET", "/api/v1/tasks/<task_id>/notice"): allow(*PLAN_READERS, "witness", hide=["planner_other"],
-                                                     path_from=_NOTICED),
-    ("POST", "/api/v1/tasks/<task_id>/notice"): allow("planner", hide=["planner_other"], body=lambda w: {}),
-    ("GET", "/api/v1/tasks/<task_id>/draw"): allow(*PLAN_READERS, "witness", hide=["planner_other"],
-                                                   path_from=_NOTICED),
-    ("POST", "/api/v1/tasks/<task_id>/draw/entropy"): allow(
-        "planner", "witness", hide=["planner_other"], path_from=_NOTICED,
-        body=lambda w: {"source": "见证人号码", "numbers": [2, 7, 1]},
-    ),
-    ("POST", "/api/v1/tasks/<task_id>/draw/perform"): allow(
-        "planner", hide=["planner_other"], path_from={"task_id": "ready_task_id"}
-    ),
-    ("POST", "/api/v1/tasks/<task_id>/draw/dispatch"): allow(
-        "planner", hide=["planner_other"], path_from={"task_id": "drawn_task_id"}
-    ),
-    ("GET", "/api/v1/draws/<draw_id>"): allow(
-        *PLAN_READERS, "witness", hide=["planner_other"], path_from={"draw_id": "performed_draw_id"}
-    ),
-    ("GET", "/api/v1/draws/<draw_id>/signatures"): allow(
-        *PLAN_READERS, "witness", hide=["planner_other"], path_from={"draw_id": "performed_draw_id"}
-    ),
-    ("POST", "/api/v1/draws/<draw_id>/signatures"): allow(
-        "witness", path_from={"draw_id": "performed_draw_id"}, body=lambda w: {"statement": "现场见证"}
-    ),
-    ("GET", "/api/v1/public/notices"): allow(*EVERYONE),
-    ("GET", "/api/v1/public/notices/<notice_id>"): allow(*EVERYONE),
-    ("GET", "/api/v1/public/draws/<draw_id>/record.json"): allow(
-        *EVERYONE, path_from={"draw_id": "performed_draw_id"}
-    ),
-    ("GET", "/api/v1/public/draws/<draw_id>/population.csv"): allow(
-        *EVERYONE, path_from={"draw_id": "noticed_draw_id"}
-    ),
-    ("GET", "/api/v1/public/verify_draw.py"): allow(*EVERYONE),
-})
+TABLE.update(
+    {
+        ("GET", "/api/v1/plans"): allow(
+            *PLAN_READERS,
+            "planner_other",
+            "witness",
+            filtered=["planner_other", "witness"],
+            query=lambda w: {"status": "draft", "_": str(w.values["plan_id"])},
+            marker=lambda w: str(w.values["plan_id"]),
+        ),
+        ("POST", "/api/v1/plans"): allow(
+            "planner", "planner_other", body=lambda w: {"name": "新计划", "year": 2026}
+        ),
+        ("GET", "/api/v1/plans/<plan_id>"): allow(*PLAN_READERS, hide=["planner_other", "witness"]),
+        ("PATCH", "/api/v1/plans/<plan_id>"): allow(
+            "planner", hide=["planner_other"], body=lambda w: {"name": "改名"}
+        ),
+        ("POST", "/api/v1/plans/<plan_id>/submit"): allow("planner", hide=["planner_other"]),
+        ("POST", "/api/v1/plans/<plan_id>/approve"): allow(
+            "approver", path_from={"plan_id": "submitted_plan_id"}
+        ),
+        ("POST", "/api/v1/plans/<plan_id>/reject"): allow(
+            "approver", path_from={"plan_id": "submitted_plan_id"}, body=lambda w: {"reason": "比例需调整"}
+        ),
+        ("POST", "/api/v1/plans/<plan_id>/publish"): allow(
+            "planner", hide=["planner_other"], path_from={"plan_id": "approved_plan_id"}
+        ),
+        ("GET", "/api/v1/plans/<plan_id>/adjustments"): allow(
+            *PLAN_READERS, "witness", hide=["planner_other"], path_from={"plan_id": "published_plan_id"}
+        ),
+        ("POST", "/api/v1/plans/<plan_id>/adjustments"): allow(
+            "planner",
+            hide=["planner_other"],
+            path_from={"plan_id": "published_plan_id"},
+            body=lambda w: {"reason": "联席会议决定", "changes": {"name": f"调整后的计划{unique()}"}},
+        ),
+        ("GET", "/api/v1/public/plans"): allow(*EVERYONE),
+        ("GET", "/api/v1/tasks"): allow(
+            *PLAN_READERS,
+            "planner_other",
+            "witness",
+            filtered=["planner_other", "witness"],
+            query=lambda w: {"status": "draft", "_": str(w.values["task_id"])},
+            marker=lambda w: str(w.values["task_id"]),
+        ),
+        ("POST", "/api/v1/tasks"): allow(
+            "planner",
+            hide=["planner_other"],
+            body=lambda w: {
+                "plan_id": str(w.values["published_plan_id"]),
+                "name": "新任务",
+                "item_version_ids": [str(_published_version(w))],
+            },
+        ),
+        ("GET", "/api/v1/tasks/<task_id>"): allow(*PLAN_READERS, hide=["planner_other", "witness"]),
+        ("PATCH", "/api/v1/tasks/<task_id>"): allow(
+            "planner", hide=["planner_other"], body=lambda w: {"name": "改名任务"}
+        ),
+        ("GET", "/api/v1/tasks/<task_id>/forms"): allow(
+            *PLAN_READERS, hide=["planner_other"], path_from={"task_id": "dispatched_task_id"}
+        ),
+        ("POST", "/api/v1/tasks/<task_id>/forms/<form_id>/replace-inspector"): allow(
+            "planner",
+            hide=["planner_other"],
+            path_from={"task_id": "dispatched_task_id", "form_id": "task_form_id"},
+            body=lambda w: _v(w, "replace_body"),
+        ),
+        ("POST", "/api/v1/tasks/<task_id>/forms/<form_id>/adjust"): allow(
+            "planner",
+            hide=["planner_other"],
+            path_from={"task_id": "dispatched_task_id", "form_id": "task_form_id"},
+            body=lambda w: _v(w, "adjust_body"),
+        ),
+        ("GET", "/api/v1/tasks/<task_id>/notice"): allow(
+            *PLAN_READERS, "witness", hide=["planner_other"], path_from=_NOTICED
+        ),
+        ("POST", "/api/v1/tasks/<task_id>/notice"): allow(
+            "planner", hide=["planner_other"], body=lambda w: {}
+        ),
+        ("GET", "/api/v1/tasks/<task_id>/draw"): allow(
+            *PLAN_READERS, "witness", hide=["planner_other"], path_from=_NOTICED
+        ),
+        ("POST", "/api/v1/tasks/<task_id>/draw/entropy"): allow(
+            "planner",
+            "witness",
+            hide=["planner_other"],
+            path_from=_NOTICED,
+            body=lambda w: {"source": "见证人号码", "numbers": [2, 7, 1]},
+        ),
+        ("POST", "/api/v1/tasks/<task_id>/draw/perform"): allow(
+            "planner", hide=["planner_other"], path_from={"task_id": "ready_task_id"}
+        ),
+        ("POST", "/api/v1/tasks/<task_id>/draw/dispatch"): allow(
+            "planner", hide=["planner_other"], path_from={"task_id": "drawn_task_id"}
+        ),
+        ("GET", "/api/v1/draws/<draw_id>"): allow(
+            *PLAN_READERS, "witness", hide=["planner_other"], path_from={"draw_id": "performed_draw_id"}
+        ),
+        ("GET", "/api/v1/draws/<draw_id>/signatures"): allow(
+            *PLAN_READERS, "witness", hide=["planner_other"], path_from={"draw_id": "performed_draw_id"}
+        ),
+        ("POST", "/api/v1/draws/<draw_id>/signatures"): allow(
+            "witness", path_from={"draw_id": "performed_draw_id"}, body=lambda w: {"statement": "现场见证"}
+        ),
+        ("GET", "/api/v1/public/notices"): allow(*EVERYONE),
+        ("GET", "/api/v1/public/notices/<notice_id>"): allow(*EVERYONE),
+        ("GET", "/api/v1/public/draws/<draw_id>/record.json"): allow(
+            *EVERYONE, path_from={"draw_id": "performed_draw_id"}
+        ),
+        ("GET", "/api/v1/public/draws/<draw_id>/population.csv"): allow(
+            *EVERYONE, path_from={"draw_id": "noticed_draw_id"}
+        ),
+        ("GET", "/api/v1/public/verify_draw.py"): allow(*EVERYONE),
+    }
+)
 
 
 def _published_version(w: Any) -> Any:

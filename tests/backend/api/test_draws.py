@@ -615,3 +615,16 @@ def test_task_forms_list_is_for_staff_of_the_departments(client, app, world, ses
 def _other_planner(client, session):
     user = factories.make_user(session, roles=["planner"])
     return factories.auth_headers(client.application, user)
+
+
+def test_industry_strata_draw_dispatches_and_verifies(client, app, world, session, tmp_path):
+    out = pw.drawn_task(client, world, strata_key="industry_code")
+    record = json.loads(client.get(f"/api/v1/public/draws/{out['draw']['id']}/record.json").data)
+    assert [s["stratum"] for s in record["selection"]["strata"]] == ["F5211", "H6210"]
+    assert {t["region_code"] for t in record["matching_input"]["targets"]} == {pw.REGION}
+    ok(client.post(f"/api/v1/tasks/{out['task']['id']}/draw/dispatch", headers=world.planner))
+    _download(client, "/api/v1/public/verify_draw.py", tmp_path / "verify_draw.py")
+    _download(client, f"/api/v1/public/draws/{out['draw']['id']}/record.json", tmp_path / "record.json")
+    _download(client, f"/api/v1/public/draws/{out['draw']['id']}/population.csv", tmp_path / "population.csv")
+    run = _verify(tmp_path, "record.json", "population.csv")
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -87,3 +87,21 @@ def test_add_months_clamps_to_the_month_end():
 
     assert population.add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
     assert population.add_months(date(2026, 1, 15), -12) == date(2025, 1, 15)
+
+
+@pytest.mark.parametrize("strata_key", ["region_code", "industry_code"])
+def test_targets_resolve_the_drawn_enterprises_alone_or_as_a_whole(session, strata_key):
+    """Both ways build_record may ask for the targets (docs/draw-requests.md R1) give the same attributes."""
+    from types import SimpleNamespace
+
+    from tests import factories
+
+    ents = [factories.make_enterprise(session, region_code=r) for r in ("510802", "510811", "510802")]
+    population = algorithm.normalize_population(
+        [(e.uscc, e.region_code if strata_key == "region_code" else "C1391", "1") for e in ents]
+    )
+    targets = draws._targets_for(session, SimpleNamespace(strata_key=strata_key), population, ["D1"])
+    whole = dict(targets.items())
+    assert whole == {e.uscc: {"region_code": e.region_code, "departments": ["D1"]} for e in ents}
+    assert targets([ents[1].uscc]) == {ents[1].uscc: whole[ents[1].uscc]}
+    assert len(targets) == 3 and set(targets) == set(whole) and targets[ents[0].uscc] == whole[ents[0].uscc]

@@ -47,9 +47,9 @@ def test_converters():
     assert [str(v) for v in values[:3]] == ["2020-01-02"] * 3 and set(errors) == {3} and values[4] is None
     assert imports.list_cells(8, 3)(["食品；药品、食品", ""]) == ([["食品", "药品"], []], {})
     assert imports.list_cells(8, 1)(["甲,乙"])[1] == {0: "最多 1 项"}
-    assert imports.text_cells(3, required=True)(["  ab ", "", "abcd", "a\x00"])[1] == {
-        1: "不能为空", 2: "长度不能超过 3 个字符（当前 4 个）", 3: "含有不可见的控制字符（NUL）"
-    }
+    assert imports.text_cells(3, required=True)(["  ab ", "", "abcd"]) == (
+        ["ab", "", "abcd"], {1: "不能为空", 2: "长度不能超过 3 个字符（当前 4 个）"}
+    )
     assert imports.float_cells(-90, 90)(["32.5", "nan", "91"])[1] == {1: "应在 -90–90 之间", 2: "应在 -90–90 之间"}
 
 
@@ -93,12 +93,74 @@ def test_tab_separated_text_is_read():
     table = tables.open_table(io.BytesIO(data.encode()), filename="x.txt")
     try:
         assert table.header == ["统一社会信用代码", "名称"]
-        assert [rows for _, rows in table.chunks] == [[[make_uscc("510802", 1), "甲"]]]
+        assert [[list(c) for c in chunk.columns] for chunk in table.chunks] == [[[make_uscc("510802", 1)], ["甲"]]]
     finally:
         table.close()
+
+
+def read_all(data: bytes, **kw):
+    table = tables.open_table(io.BytesIO(data), filename="x.csv", **kw)
+    try:
+        out = []
+        for chunk in table.chunks:
+            rows = list(zip(*chunk.columns)) if chunk.columns and len(chunk.columns[0]) else []
+            out.extend(zip(chunk.numbers, map(list, rows)))
+        return table.header, out
+    finally:
+        table.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\n1,2\n3,4\n",
+        "a,b\r\n1,2\r\n3,4",  # CRLF, no final line break
+        'a,b\n1,"x,y"\n"multi\nline",4\n5,6\n',  # quotes switch to csv.reader mid-file
+        "a,b\n1,2\n\n,\n3,4\n",  # blank and all-empty rows keep their numbers
+        "a,b\n1,2,3\n4\n",  # uneven rows
+        "a,b\r1,2\r3,4\r",  # old Mac line ends
+        "a\nx\n\ny\n",  # a single column
+    ],
+)
+def test_fast_block_split_matches_csv_reader(text, monkeypatch):
+    import csv
+
+    expected_rows = list(csv.reader(io.StringIO(text, newline="")))
+    expected = [(i + 1, r) for i, r in enumerate(expected_rows) if i and any(r)]
+    width = len(expected_rows[0])
+    expected = [(n, (r + [""] * width)[:width]) for n, r in expected]
+    for block in (2_500_000, 7):  # one block, and blocks that cut lines and quoted fields
+        monkeypatch.setattr(tables, "BLOCK_CHARS", block)
+        header, rows = read_all(text.encode())
+        assert header == expected_rows[0] and rows == expected, block
+
+
+def test_nul_characters_are_refused_for_text_columns():
+    data = ("统一社会信用代码,名称\n" + make_uscc("510802", 1) + ",甲\x00乙\n").encode()
+    table = tables.open_table(io.BytesIO(data), filename="x.csv")
+    try:
+        report = imports.ImportReport("enterprises")
+        binding = imports.bind_header("enterprises", table.header)
+        _, valid = imports.convert_chunk(binding, next(table.chunks), report)
+    finally:
+        table.close()
+    assert valid == [] and report.errors[0].message == "含有不可见的控制字符（NUL）"
 
 
 def test_xls_is_refused_with_advice():
     with pytest.raises(Invalid) as exc:
         tables.open_table(io.BytesIO(b"\xd0\xcf\x11\xe0"), filename="old.xls")
     assert ".xlsx" in exc.value.message
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.integers(0, 99_999_999), min_size=1, max_size=40),
+    st.lists(st.tuples(st.integers(0, 39), st.integers(0, 17), st.sampled_from(USCC_CHARSET + "IOZSV_é ")), max_size=3),
+)
+def test_column_uscc_check_agrees_with_the_per_code_check(serials, mutations):
+    codes = [make_uscc("510802", s) for s in serials]
+    for row, pos, char in mutations:
+        if row < len(codes):
+            codes[row] = codes[row][:pos] + char + codes[row][pos + 1 :]
+    assert imports._all_uscc_ok(codes) == all(map(imports._uscc_ok, codes))
