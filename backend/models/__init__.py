@@ -2,7 +2,17 @@
 
 from .accounts import RefreshToken, User
 from .audit import AuditEntry
-from .forms import FormAssignment, InspectionForm, ReviewComment
+from .directory import (
+    CalendarOverride,
+    CheckItem,
+    CheckItemVersion,
+    Checkpoint,
+    ConflictOfInterest,
+    Department,
+    Enterprise,
+    EnterpriseStatusChange,
+    Inspector,
+)
 from .fieldwork import (
     Evidence,
     FormAnswer,
@@ -15,6 +25,7 @@ from .fieldwork import (
     SyncOperation,
     Upload,
 )
+from .forms import FormAssignment, InspectionForm, ReviewComment
 from .planning import (
     AnnualPlan,
     Draw,
@@ -32,17 +43,6 @@ from .results import (
     FollowUpEvent,
     InspectionResult,
     InspectionResultItem,
-)
-from .directory import (
-    CalendarOverride,
-    CheckItem,
-    CheckItemVersion,
-    Checkpoint,
-    ConflictOfInterest,
-    Department,
-    Enterprise,
-    EnterpriseStatusChange,
-    Inspector,
 )
 
 __all__ = [

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from ..errors import Conflict, Invalid, NotFound
 from ..models.accounts import User
-from ..models.directory import ENTERPRISE_STATUSES, Enterprise, EnterpriseStatusChange
 from ..models.base import utcnow
+from ..models.directory import ENTERPRISE_STATUSES, Enterprise, EnterpriseStatusChange
 from . import access, audit
 from .changes import apply_changes, commit_or_conflict, snapshot
 from .querying import Page, json_list_contains, like_pattern, order_by, paginate

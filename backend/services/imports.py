@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
-from array import array
 import re
 import secrets
+import sys
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -38,13 +38,11 @@ from typing import Any
 from sqlalchemy import Uuid, bindparam, select, text
 from sqlmodel import Session
 
-from ..errors import Conflict, Forbidden, Invalid
+from ..errors import Conflict, Invalid
 from ..models.accounts import User
 from ..models.base import UTCDateTime, utcnow
 from ..models.directory import (
-    ANSWER_KINDS,
     ENTERPRISE_STATUS_LABELS,
-    ENTERPRISE_STATUSES,
     ITEM_METHODS,
     CheckItem,
     CheckItemVersion,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import date
 
 from sqlalchemy import func, select
-
-import random
 
 from backend.commands.demo import _enterprises
 from backend.models import AuditEntry, CheckItemVersion, Department, Enterprise, Inspector, User
