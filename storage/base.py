@@ -275,14 +275,37 @@ class ObjectStore(Protocol):
         """Cheap liveness and configuration check; never raises, never includes secrets."""
         ...
 
-    def begin_multipart(self, key_hint: str = "") -> str:
-        """Start a resumable upload; the returned reference is an opaque string safe to keep in a database."""
+    def begin_multipart(
+        self,
+        key_hint: str = "",
+        *,
+        final_key: str | None = None,
+        content_type: str = "application/octet-stream",
+        retain: bool | None = None,
+    ) -> str:
+        """Start a resumable upload; the returned reference is an opaque string safe to keep in a database.
+
+        `final_key` (an evidence key, i.e. the declared SHA-256): the backend may write the upload straight
+        onto it (S3: multipart upload on the key itself, invisible until completed); completion then needs
+        `verified_sha256` and checks it against the key before anything becomes readable. `content_type` and
+        `retain` are only used by such a direct upload (object headers are fixed at S3 multipart create).
+        """
         ...
 
-    def upload_part(self, upload_ref: str, part_number: int, stream: BinaryIO, length: int) -> str:
+    def upload_part(
+        self,
+        upload_ref: str,
+        part_number: int,
+        stream: BinaryIO,
+        length: int,
+        *,
+        previous_token: str | None = None,
+    ) -> str:
         """Store chunk `part_number` (1, 2, 3, ... in order; any size up to `max_part_size`); return a token.
 
         Keep `(part_number, token)` in the database; re-sending the same part number replaces that chunk.
+        `previous_token` (the kept token of chunk `part_number - 1`) lets a backend skip look-ups for data
+        carried over from the previous chunk; callers that keep tokens should always pass it.
         """
         ...
 

@@ -199,7 +199,15 @@ class LocalStore:
 
     # -- resumable uploads -----------------------------------------------------------------------------------
 
-    def begin_multipart(self, key_hint: str = "") -> str:
+    def begin_multipart(
+        self,
+        key_hint: str = "",
+        *,
+        final_key: str | None = None,
+        content_type: str = "application/octet-stream",
+        retain: bool | None = None,
+    ) -> str:
+        # The parts are assembled, hashed and renamed into place at completion: `final_key` changes nothing.
         upload_id = uuid.uuid4().hex
         folder = self._uploads / upload_id
         folder.mkdir(parents=True)
@@ -207,7 +215,15 @@ class LocalStore:
         (folder / "info.json").write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
         return f"local:{upload_id}"
 
-    def upload_part(self, upload_ref: str, part_number: int, stream: BinaryIO, length: int) -> str:
+    def upload_part(
+        self,
+        upload_ref: str,
+        part_number: int,
+        stream: BinaryIO,
+        length: int,
+        *,
+        previous_token: str | None = None,
+    ) -> str:
         check_part(part_number, length, self.max_part_size)
         folder = self._upload_folder(upload_ref)
         tmp = folder / f".part-{part_number:05d}-{uuid.uuid4().hex}"

@@ -49,6 +49,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import ComposeSource
 from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.credentials import Credentials
 from minio.helpers import DictType
 from minio.retention import Retention as MinioRetention
 
@@ -87,6 +88,8 @@ MIN_PART_SIZE = 5 * MiB
 #: Largest object a single CopyObject may copy; above it the SDK's multipart compose is used.
 MAX_COPY_SIZE = 5 * 1024 * MiB
 _REF = re.compile(r"s3:([0-9a-f]{32}):(\S+)")
+#: An upload begun directly on its content address: s3d:<upload id>:<declared sha256>:<S3 upload id>.
+_DIRECT_REF = re.compile(r"s3d:([0-9a-f]{32}):([0-9a-f]{64}):(\S+)")
 _PART_TOKEN = re.compile(r"part:(\d+):(\S+)")
 _PENDING_TOKEN = re.compile(r"pending:(\d+)")
 _TRANSIENT = {
@@ -98,6 +101,31 @@ _TRANSIENT = {
 }
 _LOCKED = {"AccessDenied", "ObjectLocked"}
 _FIRST_PART_HEADER = "x-amz-meta-first-part"
+
+
+#: Internal header carrying a payload SHA-256 we already computed; popped before the request is built.
+_PAYLOAD_SHA256 = "x-shuangsui-payload-sha256"
+
+
+class _Minio(Minio):
+    """The SDK, except that a payload hash computed by us is reused for signing instead of hashing again."""
+
+    def _build_headers(
+        self,
+        host: str,
+        headers: DictType | None = None,
+        body: bytes | None = None,
+        creds: Credentials | None = None,
+    ) -> tuple[DictType, datetime]:
+        known = headers.pop(_PAYLOAD_SHA256, None) if headers else None
+        if known is None or not body or creds is None or self._base_url.is_https:
+            return super()._build_headers(host, headers, body, creds)
+        # Plain HTTP signs the payload hash (the server checks the body against it); over HTTPS the SDK
+        # sends UNSIGNED-PAYLOAD with a Content-MD5 of its own, as before.
+        built, date = super()._build_headers(host, headers, None, creds)
+        built["Content-Length"] = str(len(body))
+        built["x-amz-content-sha256"] = str(known)
+        return built, date
 
 
 class _ConditionUnsupported(StorageError):
@@ -176,7 +204,7 @@ class S3Store:
             ),
         )
         # region is always set, so the SDK never spends a request on GetBucketLocation.
-        self._client = Minio(
+        self._client = _Minio(
             endpoint,
             access_key=access_key,
             secret_key=secret_key,
@@ -249,7 +277,7 @@ class S3Store:
             actual = hashlib.sha256(data).hexdigest()
             if expected is not None and expected != actual:
                 raise DigestMismatch(expected=expected, actual=actual)
-            self._with_condition(key, lambda h: self._put_bytes(key, data, h), headers)
+            self._with_condition(key, lambda h: self._put_bytes(key, data, h, sha256=actual), headers)
         else:
             actual = self._put_multipart(key, stream, length, headers, expected)
             self._ensure_retention(key, retain_until)
@@ -358,10 +386,31 @@ class S3Store:
 
     # -- resumable uploads -----------------------------------------------------------------------------------
 
-    def begin_multipart(self, key_hint: str = "") -> str:
+    def begin_multipart(
+        self,
+        key_hint: str = "",
+        *,
+        final_key: str | None = None,
+        content_type: str = "application/octet-stream",
+        retain: bool | None = None,
+    ) -> str:
         # The id starts with the creation time, so purge_temp does not depend on the server's "Initiated"
         # field (moto, for one, reports a constant there).
         upload_id = f"{int(time.time()):010x}{secrets.token_hex(11)}"
+        declared = parse_evidence_key(validate_key(final_key)) if final_key is not None else None
+        if declared is not None and final_key is not None:
+            # Straight onto the content address: an unfinished multipart upload is invisible, and it is only
+            # completed (If-None-Match: *) once the caller's streamed hash matched the key. Retention must be
+            # given now; completion extends it if the upload took a while.
+            headers = self._object_headers(content_type, self._retain_until(final_key, retain))
+            with self._errors(final_key):
+                s3_upload_id = self._client._create_multipart_upload(self.bucket, final_key, _sdk(headers))
+            ref = f"s3d:{upload_id}:{declared}:{s3_upload_id}"
+            # A marker in the temp prefix lets purge_temp abort it if the caller loses the reference.
+            marker = f"{final_key}\n{s3_upload_id}\n".encode()
+            with self._errors(self._marker_key(upload_id)):
+                self._put_bytes(self._marker_key(upload_id), marker, {"Content-Type": "text/plain"})
+            return ref
         headers = {
             "Content-Type": "application/octet-stream",
             "x-amz-meta-key-hint": quote(key_hint[:200], safe=""),
@@ -372,21 +421,37 @@ class S3Store:
             )
         return f"s3:{upload_id}:{s3_upload_id}"
 
-    def upload_part(self, upload_ref: str, part_number: int, stream: BinaryIO, length: int) -> str:
+    def upload_part(
+        self,
+        upload_ref: str,
+        part_number: int,
+        stream: BinaryIO,
+        length: int,
+        *,
+        previous_token: str | None = None,
+    ) -> str:
+        """`previous_token`: the token kept for chunk `part_number - 1`; when given, the pending tail is read
+        only if that chunk was pending, and a stale pending object of an earlier attempt at this chunk is
+        left alone (later chunks and completion follow the tokens, so it is never prepended)."""
         upload_id, s3_upload_id = self._parse_ref(upload_ref)
         check_part(part_number, length, self.max_part_size)
-        data = read_exact(stream, length)
-        pending = self._read_pending(upload_id, part_number - 1) if part_number > 1 else None
-        first, body = (pending[0], pending[1] + data) if pending else (part_number, data)
+        pending = None
+        if part_number > 1 and (previous_token is None or _PENDING_TOKEN.fullmatch(previous_token)):
+            pending = self._read_pending(upload_id, part_number - 1)
+        first = pending[0] if pending else part_number
+        # One buffer, pending tail first: the chunk is never held twice.
+        body = read_exact(stream, length, prefix=pending[1] if pending else b"")
+        del pending
         if len(body) < MIN_PART_SIZE:
             self._require_upload(upload_ref)  # fail now, not at completion, when the upload no longer exists
             self._write_pending(upload_id, part_number, first, body)
             return f"pending:{first}"
         etag = self._upload_part_bytes(upload_ref, first, body)
-        # A pending object from an earlier attempt at this same chunk must not be prepended to the next one.
-        stale = self._pending_key(upload_id, part_number)
-        if self.exists(stale):
-            self._remove_versions(stale, exact=True)
+        if previous_token is None:
+            # A pending object from an earlier attempt at this chunk must not be prepended to the next one.
+            stale = self._pending_key(upload_id, part_number)
+            if self.exists(stale):
+                self._remove_versions(stale, exact=True)
         return f"part:{first}:{etag}"
 
     def complete_multipart(
@@ -414,6 +479,17 @@ class S3Store:
                 raise InvalidParts(part_number=number, token=token)
             if part:
                 etags[first] = part.group(2)  # a later chunk of the same group supersedes the earlier etag
+        if _DIRECT_REF.fullmatch(upload_ref):
+            return self._complete_direct(
+                upload_ref,
+                etags,
+                entries,
+                final_key,
+                expected_sha256=expected_sha256,
+                verified_sha256=verified_sha256,
+                pending_used=pending_used,
+                retain=retain,
+            )
         staging = self._staging_key(upload_id)
         try:
             last_number, last_token = entries[-1]
@@ -457,11 +533,78 @@ class S3Store:
         self._discard(upload_id, staging_only=not pending_used)
         return StoredObject(key=key, size=size, sha256=actual, deduplicated=deduplicated)
 
+    def _complete_direct(
+        self,
+        upload_ref: str,
+        etags: dict[int, str],
+        entries: list[tuple[int, str]],
+        final_key: str | None,
+        *,
+        expected_sha256: str | None,
+        verified_sha256: str | None,
+        pending_used: bool,
+        retain: bool | None,
+    ) -> StoredObject:
+        """Complete an upload begun on its content address: the hash is checked first, then the conditional
+        CompleteMultipartUpload makes the object visible; an existing object means a deduplicated upload."""
+        upload_id, s3_upload_id = self._parse_ref(upload_ref)
+        key = self._upload_key(upload_ref)
+        declared = parse_evidence_key(key)
+        if final_key is not None and final_key != key:
+            self.abort_multipart(upload_ref)
+            raise InvalidParts("该上传已直接写向另一个内容地址", final_key=final_key, key=key)
+        if verified_sha256 is None:
+            # Assembling first and hashing after would make unverified bytes readable under the key.
+            self.abort_multipart(upload_ref)
+            raise InvalidParts("直接写向内容地址的上传必须提供流式计算的 SHA-256")
+        actual = verified_sha256.strip().lower()
+        expected = (expected_sha256 or actual).strip().lower()
+        if actual != expected or actual != declared:
+            self.abort_multipart(upload_ref)
+            raise DigestMismatch(expected=expected if expected != actual else declared, actual=actual)
+        last_number, last_token = entries[-1]
+        deduplicated = False
+        try:
+            if _PENDING_TOKEN.fullmatch(last_token):
+                tail = self._read_pending(upload_id, last_number)
+                if tail is None:
+                    self._require_upload(upload_ref)
+                    raise InvalidParts("末尾分片的暂存数据不存在", part_number=last_number)
+                etags[tail[0]] = self._upload_part_bytes(upload_ref, tail[0], tail[1])
+            if not self._conditional_writes and self.exists(key):
+                raise ObjectExists(key=key)
+            self._complete(key, s3_upload_id, sorted(etags.items()), conditional=True)
+        except ObjectExists:
+            deduplicated = True  # the same bytes (same hash) are already stored: nothing new is written
+            self.abort_multipart(upload_ref)
+        except UploadNotFound:
+            # A retry after a crash that happened after S3 had completed it (or a lost dedupe abort).
+            if not self.exists(key):
+                raise
+        info = self.stat(key)
+        if not deduplicated:
+            self._extend_retention(key, info, self._retain_until(key, retain))
+            if pending_used:
+                self._discard(upload_id)
+        return StoredObject(key=key, size=info.size, sha256=actual, deduplicated=deduplicated)
+
+    def _extend_retention(self, key: str, info: ObjectInfo, retain_until: datetime | None) -> None:
+        """Retention set at multipart create counts from the upload's start: extend it to count from now."""
+        if retain_until is None or self.retention is None:
+            return
+        if info.retention_mode and info.retain_until is not None and info.retain_until >= retain_until:
+            return
+        with self._errors(key):
+            self._client.set_object_retention(
+                self.bucket, key, MinioRetention(self.retention.mode, retain_until)
+            )
+
     def abort_multipart(self, upload_ref: str) -> None:
         upload_id, s3_upload_id = self._parse_ref(upload_ref)
+        key = self._upload_key(upload_ref)
         try:
-            with self._errors(self._staging_key(upload_id), upload_ref=upload_ref):
-                self._client._abort_multipart_upload(self.bucket, self._staging_key(upload_id), s3_upload_id)
+            with self._errors(key, upload_ref=upload_ref):
+                self._client._abort_multipart_upload(self.bucket, key, s3_upload_id)
         finally:
             self._discard(upload_id)
 
@@ -477,6 +620,8 @@ class S3Store:
                 self.bucket, prefix=self.temp_prefix, recursive=True, include_version=True
             ):
                 if obj.object_name and obj.last_modified and obj.last_modified < cutoff:
+                    if obj.object_name.endswith("/direct") and not obj.is_delete_marker:
+                        self._abort_marked(obj.object_name, obj.version_id)
                     self._client.remove_object(self.bucket, obj.object_name, version_id=obj.version_id)
                     removed += 1
             listing = self._client._list_multipart_uploads(
@@ -494,20 +639,47 @@ class S3Store:
     def _staging_key(self, upload_id: str) -> str:
         return f"{self.temp_prefix}uploads/{upload_id}/object"
 
+    def _marker_key(self, upload_id: str) -> str:
+        return f"{self.temp_prefix}uploads/{upload_id}/direct"
+
+    def _abort_marked(self, marker: str, version_id: str | None) -> None:
+        """Abort the direct upload a stale marker names (a no-op if it was completed or aborted)."""
+        response = self._client.get_object(self.bucket, marker, version_id=version_id)
+        try:
+            key, s3_upload_id = response.read().decode().split("\n")[:2]
+        finally:
+            response.close()
+            response.release_conn()
+        try:
+            self._client._abort_multipart_upload(self.bucket, key, s3_upload_id)
+        except S3Error as exc:
+            if exc.code != "NoSuchUpload":
+                raise
+
+    def _upload_key(self, upload_ref: str) -> str:
+        """The key the S3 multipart upload is on: the content address itself, or the staging object."""
+        direct = _DIRECT_REF.fullmatch(upload_ref or "")
+        if direct:
+            return evidence_key(direct.group(2))
+        return self._staging_key(self._parse_ref(upload_ref)[0])
+
     def _pending_key(self, upload_id: str, part_number: int) -> str:
         return f"{self.temp_prefix}uploads/{upload_id}/pending-{part_number:05d}"
 
     def _parse_ref(self, upload_ref: str) -> tuple[str, str]:
+        direct = _DIRECT_REF.fullmatch(upload_ref or "")
+        if direct:
+            return direct.group(1), direct.group(3)
         match = _REF.fullmatch(upload_ref or "")
         if match is None:
             raise UploadNotFound(upload_ref=upload_ref)
         return match.group(1), match.group(2)
 
     def _require_upload(self, upload_ref: str) -> None:
-        upload_id, s3_upload_id = self._parse_ref(upload_ref)
-        staging = self._staging_key(upload_id)
-        with self._errors(staging, upload_ref=upload_ref):
-            self._client._list_parts(self.bucket, staging, s3_upload_id, max_parts=1)
+        _upload_id, s3_upload_id = self._parse_ref(upload_ref)
+        key = self._upload_key(upload_ref)
+        with self._errors(key, upload_ref=upload_ref):
+            self._client._list_parts(self.bucket, key, s3_upload_id, max_parts=1)
 
     def _retain_until(self, key: str, retain: bool | None) -> datetime | None:
         if self.retention is None or not should_retain(key, retain, self.retention):
@@ -571,9 +743,21 @@ class S3Store:
         with self._errors(key):
             return send(dict(headers))
 
-    def _put_bytes(self, key: str, data: bytes, headers: dict[str, str]) -> None:
-        # Content-MD5 lets the server reject corrupted bodies and is what object-lock buckets ask for on AWS.
-        self._client._put_object(self.bucket, key, data, {**headers, "Content-MD5": _md5_b64(data)})
+    def _body_headers(self, data: bytes | bytearray, sha256: str | None = None) -> dict[str, str]:
+        """Integrity headers for a body. Over plain HTTP the signed payload SHA-256 already lets the server
+        reject a corrupted body (given here when we computed it anyway, so it is not hashed twice); over HTTPS
+        the SDK adds Content-MD5 itself. Object-lock buckets (AWS) insist on Content-MD5: sent with retention."""
+        headers: dict[str, str] = {}
+        if sha256 is not None:
+            headers[_PAYLOAD_SHA256] = sha256
+        if self.retention is not None:
+            headers["Content-MD5"] = _md5_b64(data)
+        return headers
+
+    def _put_bytes(
+        self, key: str, data: bytes | bytearray, headers: dict[str, str], *, sha256: str | None = None
+    ) -> None:
+        self._client._put_object(self.bucket, key, data, {**headers, **self._body_headers(data, sha256)})
 
     def _put_multipart(
         self, key: str, stream: BinaryIO, length: int, headers: dict[str, str], expected: str | None
@@ -604,16 +788,16 @@ class S3Store:
             raise
         return actual
 
-    def _upload_part_raw(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+    def _upload_part_raw(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
         return self._client._upload_part(
-            self.bucket, key, data, {"Content-MD5": _md5_b64(data)}, upload_id, number
+            self.bucket, key, data, self._body_headers(data), upload_id, number  # type: ignore[arg-type]
         )
 
-    def _upload_part_bytes(self, upload_ref: str, number: int, data: bytes) -> str:
-        upload_id, s3_upload_id = self._parse_ref(upload_ref)
-        staging = self._staging_key(upload_id)
-        with self._errors(staging, upload_ref=upload_ref):
-            return self._upload_part_raw(staging, s3_upload_id, number, data)
+    def _upload_part_bytes(self, upload_ref: str, number: int, data: bytes | bytearray) -> str:
+        _upload_id, s3_upload_id = self._parse_ref(upload_ref)
+        key = self._upload_key(upload_ref)
+        with self._errors(key, upload_ref=upload_ref):
+            return self._upload_part_raw(key, s3_upload_id, number, data)
 
     def _complete(
         self,

@@ -36,6 +36,7 @@ from operator import mul
 from typing import Any
 
 from sqlalchemy import Uuid, bindparam, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ..errors import Conflict, Invalid
@@ -1071,6 +1072,14 @@ class EnterpriseImporter(_Importer):
         conn = self.session.connection()
         cols = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in self.present)
         if self.dialect == "postgresql":
+            # A large staging table spills to disk with the default 8 MB of temp buffers. The setting can
+            # only change before a session's first temporary table, hence the savepoint.
+            conn.exec_driver_sql("SAVEPOINT stage_buffers")
+            try:
+                conn.exec_driver_sql("SET LOCAL temp_buffers = '512MB'")
+                conn.exec_driver_sql("RELEASE SAVEPOINT stage_buffers")
+            except DBAPIError:
+                conn.exec_driver_sql("ROLLBACK TO SAVEPOINT stage_buffers")
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {STAGE} (row_no integer, {cols}) ON COMMIT DROP")
         else:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE}")

@@ -45,7 +45,10 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = ("creation", "checksum", "termination", "expiration")
+TUS_EXTENSIONS = ("creation", "creation-with-upload", "checksum", "termination", "expiration")
+#: store_ref of an upload whose content address already holds these bytes (an identical file was received
+#: before): nothing is stored, the body is only hashed and compared with the declared SHA-256.
+DEDUPE_REF = "dedupe"
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")
 UPLOAD_TTL = timedelta(hours=24)
 LOCK_LEASE = timedelta(minutes=5)
@@ -213,6 +216,8 @@ def _expire(session: Session, upload: Upload, store: Any | None) -> None:
 def _abort_quietly(store: Any, ref: str) -> None:
     from storage import StorageError
 
+    if ref == DEDUPE_REF:
+        return
     try:
         store.abort_multipart(ref)
     except StorageError as exc:
@@ -298,12 +303,17 @@ class _BlockReader(io.RawIOBase):
         if self._remaining <= 0:
             return 0
         want = min(len(buffer), self._remaining, READ_SIZE)
-        data = self._source.read(want)
-        if not data:
+        view = memoryview(buffer).cast("B")[:want]
+        readinto = getattr(self._source, "readinto", None)
+        if readinto is not None:
+            n = readinto(view) or 0
+        else:
+            data = self._source.read(want)
+            n = len(data) if data else 0
+            view[:n] = data
+        if not n:
             return 0  # the store reports IncompleteStream
-        self._on_bytes(data)
-        n = len(data)
-        buffer[:n] = data
+        self._on_bytes(view[:n])
         self._remaining -= n
         return n
 
@@ -367,6 +377,7 @@ def append(
             length=content_length,
             checksum=checksum,
             kind=evidence.kind if evidence is not None else None,
+            declared_sha256=evidence.sha256 if evidence is not None else None,
         )
     except _MediaRefused as refused:
         _fail_upload(
@@ -387,6 +398,14 @@ def append(
     if upload.offset == upload.length:
         upload = complete(session=session, actor=actor, settings=settings, store=store, upload=upload)
     return upload
+
+
+class _Verified:
+    def __init__(self, hexdigest: str) -> None:
+        self._hex = hexdigest
+
+    def hexdigest(self) -> str:
+        return self._hex
 
 
 class _MediaRefused(Exception):
@@ -462,6 +481,7 @@ def _stream_blocks(
     length: int,
     checksum: ChunkChecksum | None,
     kind: str | None,
+    declared_sha256: str | None = None,
 ) -> _Progress:
     """Copy the body into store chunks. Without a chunk checksum, whole blocks that arrived count even if the
     connection drops later; with one, the body counts only if it all arrived and matches."""
@@ -492,7 +512,7 @@ def _stream_blocks(
             raise _MediaRefused("kind_mismatch", _kind_mismatch_message(kind))
         media_type = mime
 
-    def on_bytes(data: bytes) -> None:
+    def on_bytes(data: memoryview) -> None:
         nonlocal position, tail
         hasher.update(data)
         if body_hash is not None:
@@ -508,7 +528,7 @@ def _stream_blocks(
             sniff_now()
 
     if not upload.store_ref:
-        upload.store_ref = store.begin_multipart(f"evidence/{upload.evidence_id}")
+        upload.store_ref = _begin(store, upload, declared_sha256)
         session.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.lock_token == token)  # type: ignore[arg-type]
@@ -520,9 +540,16 @@ def _stream_blocks(
     try:
         while remaining:
             n = min(block_size, remaining)
-            number = len(committed.parts) + len(pending) + 1
+            done = committed.parts + pending
+            number = len(done) + 1
             reader = _BlockReader(stream, n, on_bytes)
-            chunk_token = store.upload_part(upload.store_ref, number, reader, n)
+            if upload.store_ref == DEDUPE_REF:
+                _drain(reader, n)
+                chunk_token = DEDUPE_REF
+            else:
+                chunk_token = store.upload_part(
+                    upload.store_ref, number, reader, n, previous_token=done[-1][1] if done else None
+                )
             pending.append([number, chunk_token])
             remaining -= n
             staged = _Progress(
@@ -539,6 +566,38 @@ def _stream_blocks(
         _release(session, upload.id, token)
         raise ChecksumMismatch("分片校验和不符，本次数据未被接收，请重传该分片")
     return staged
+
+
+def _begin(store: Any, upload: Upload, declared_sha256: str | None) -> str:
+    """Begin the store's multipart upload, on the content address itself when the declared hash is known."""
+    from storage import evidence_key
+
+    if declared_sha256 is None:
+        return str(store.begin_multipart(f"evidence/{upload.evidence_id}"))
+    key = evidence_key(declared_sha256)
+    if store.exists(key):
+        return DEDUPE_REF  # one HEAD per upload: an identical file is never transferred to the store again
+    return str(
+        store.begin_multipart(
+            f"evidence/{upload.evidence_id}",
+            final_key=key,
+            content_type=upload.media_type or upload.filetype or "application/octet-stream",
+        )
+    )
+
+
+def _drain(reader: io.RawIOBase, length: int) -> None:
+    """Read (and so hash) `length` bytes without keeping them; IncompleteStream if the body ends early."""
+    from storage import IncompleteStream
+
+    buffer = bytearray(min(length, READ_SIZE))
+    view = memoryview(buffer)
+    remaining = length
+    while remaining:
+        n = reader.readinto(view[: min(remaining, len(view))])
+        if not n:
+            raise IncompleteStream(expected=length, received=length - remaining)
+        remaining -= n
 
 
 def _kind_mismatch_message(kind: str | None) -> str:
@@ -638,7 +697,7 @@ def _storage_error(exc: Exception) -> DomainError:
 
 def complete(*, session: Session, actor: User, settings: Settings, store: Any, upload: Upload) -> Upload:
     """All bytes are in the store's multipart upload: verify the hash, assemble under the content address."""
-    from storage import DigestMismatch, StorageError, evidence_key
+    from storage import DigestMismatch, StorageError, StoredObject, evidence_key
 
     evidence = session.get(Evidence, upload.evidence_id, populate_existing=True)
     if evidence is None:
@@ -646,6 +705,20 @@ def complete(*, session: Session, actor: User, settings: Settings, store: Any, u
     actual = ResumableSha256.resume(upload.hash_state).hexdigest()
     if actual != evidence.sha256:
         _checksum_failed(session, upload, store, actor, evidence, actual)
+    if upload.store_ref == DEDUPE_REF:
+        # Found under the content address when the upload began; evidence objects are never deleted, and
+        # the streamed bytes hash to the same address: acknowledge without storing anything.
+        stored = StoredObject(key=evidence_key(actual), size=upload.length, sha256=actual, deduplicated=True)
+        return _accept(
+            session=session,
+            actor=actor,
+            settings=settings,
+            store=store,
+            upload=upload,
+            evidence=evidence,
+            stored=stored,
+            media_type=upload.media_type,
+        )
     try:
         stored = store.complete_multipart(
             upload.store_ref,
@@ -697,13 +770,16 @@ def _append_whole(
     )
     from storage.media import sniff
 
-    digest = hashlib.sha256()
+    # The store hashes the body itself and refuses it unless it matches the evidence key, so it is hashed here
+    # only when the store declined to read it (the object already exists).
+    digest: Any = None
     head = bytearray()
     tail = bytearray()
     state: dict[str, Any] = {"media_type": None, "position": 0}
 
-    def on_bytes(data: bytes) -> None:
-        digest.update(data)
+    def on_bytes(data: memoryview) -> None:
+        if digest is not None:
+            digest.update(data)
         if len(head) < HEAD_BYTES:
             head.extend(data[: HEAD_BYTES - len(head)])
         tail.extend(data[-TAIL_BYTES:])
@@ -728,10 +804,14 @@ def _append_whole(
         try:
             stored = store.put(key, reader, upload.length)
         except ObjectExists:
-            # Same content already kept (an identical file, or a retry after a lost answer): still read and
-            # verify these bytes before acknowledging them.
-            while reader.read(READ_SIZE):
-                pass
+            # Same content already kept (an identical file, or a retry after a lost answer). Found before the
+            # body was read: read and verify it now. Found at the write itself: the store had already checked
+            # the whole body against the key (evidence keys are verified before any write).
+            if state["position"] == 0:
+                digest = hashlib.sha256()
+                _drain(reader, upload.length)
+            elif state["position"] == upload.length:
+                digest = _Verified(evidence.sha256)
             if state["position"] != upload.length:
                 raise IncompleteStream(expected=upload.length, received=state["position"]) from None
             if digest.hexdigest() != evidence.sha256:

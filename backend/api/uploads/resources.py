@@ -81,6 +81,18 @@ class _StreamGuard:
         except ClientDisconnected as exc:
             raise ConnectionError("client disconnected") from exc
 
+    def readinto(self, buffer: Any) -> int:
+        # Straight into the store's buffer: no intermediate bytes object per read.
+        try:
+            readinto = getattr(self._stream, "readinto", None)
+            if readinto is None:
+                data = self._stream.read(len(buffer))
+                buffer[: len(data)] = data
+                return len(data)
+            return readinto(buffer) or 0
+        except ClientDisconnected as exc:
+            raise ConnectionError("client disconnected") from exc
+
 
 def _require_tus() -> None:
     if request.headers.get("Tus-Resumable") != upload_service.TUS_VERSION:
@@ -124,7 +136,7 @@ class UploadCollection(MethodView):
                 "tus 服务能力",
                 {
                     "Tus-Version": "1.0.0",
-                    "Tus-Extension": "creation,checksum,termination,expiration",
+                    "Tus-Extension": "creation,creation-with-upload,checksum,termination,expiration",
                     "Tus-Max-Size": "单个文件的最大字节数（各类证据上限中的最大值）",
                     "Tus-Checksum-Algorithm": "sha1,sha256",
                 },
@@ -169,17 +181,49 @@ class UploadCollection(MethodView):
 
         Send the evidence record with a push first (or before the last byte). An evidence that is already
         received gets an upload that is complete at once (offset = length).
+
+        tus creation-with-upload: a body with `Content-Type: application/offset+octet-stream` (and optionally
+        `Upload-Checksum`) is appended at offset 0 in the same request; a small file is done in one request.
+        If that append fails in a way the upload survives (connection dropped, locked, store unavailable, the
+        evidence record not synced yet), the answer is still 201 with the offset reached, and the client
+        continues with HEAD/PATCH; a 460 or 415 (the upload is void) is answered as such.
         """
         _require_tus()
         metadata = upload_service.parse_metadata(request.headers.get("Upload-Metadata"))
+        session = get_session()
         upload = upload_service.create_upload(
-            session=get_session(),
+            session=session,
             actor=current_user(),
             settings=_settings(),
             store=_store(),
             length=_int_header("Upload-Length"),
             metadata=metadata,
         )
+        content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if (
+            content_type == "application/offset+octet-stream"
+            and (request.content_length or 0) > 0
+            and upload.state == "open"
+        ):
+            upload_id = upload.id
+            try:
+                upload = upload_service.append(
+                    session=session,
+                    actor=current_user(),
+                    settings=_settings(),
+                    store=_store(),
+                    upload_id=upload_id,
+                    offset=0,
+                    content_length=request.content_length,
+                    stream=_StreamGuard(request.stream),  # type: ignore[arg-type]
+                    checksum=upload_service.ChunkChecksum.parse(request.headers.get("Upload-Checksum")),
+                )
+            except DomainError as exc:
+                session.rollback()
+                current = session.get(type(upload), upload_id, populate_existing=True)
+                if current is None or current.state != "open" or exc.status_code in (413, 415, 460):
+                    raise
+                upload = current
         resp = Response(status=201)
         resp.headers["Location"] = url_for("uploads.UploadItem", upload_id=upload.id)
         resp.headers["Upload-Expires"] = upload_service.expires_header(upload)

@@ -68,6 +68,7 @@ def test_options_advertises_tus_capabilities(client, app):
     assert resp.headers["Tus-Version"] == "1.0.0"
     assert set(resp.headers["Tus-Extension"].split(",")) == {
         "creation",
+        "creation-with-upload",
         "checksum",
         "termination",
         "expiration",
@@ -549,3 +550,89 @@ def test_openapi_documents_the_tus_endpoints(client):
     assert "application/offset+octet-stream" in item["patch"]["requestBody"]["content"]
     assert "460" in item["patch"]["responses"]
     assert {"options", "post"} <= set(spec["paths"]["/api/v1/uploads/"])
+
+
+def tus_create_with_upload(client, headers, evidence_id, length, body, checksum=None):
+    meta = f"evidence_id {base64.b64encode(evidence_id.encode()).decode()}"
+    extra = {"Content-Type": "application/offset+octet-stream"}
+    if checksum:
+        extra["Upload-Checksum"] = checksum
+    return client.post(
+        "/api/v1/uploads/",
+        data=body,
+        headers={**headers, **TUS, "Upload-Length": str(length), "Upload-Metadata": meta, **extra},
+    )
+
+
+def test_creation_with_upload_stores_a_small_file_in_one_request(client, session, team, app):
+    data = jpeg_bytes(seed=31)
+    ev = declare(client, team.ha, team.form, data)
+    resp = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), data)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.headers["Upload-Offset"] == str(len(data)) and resp.headers["Location"]
+    row = evidence_row(session, ev["evidence_id"])
+    assert row.status == "received" and row.object_key == evidence_key(ev["sha256"])
+    assert store_of(app).exists(row.object_key)
+
+
+def test_creation_with_upload_of_a_first_chunk_then_patch(client, session, team):
+    data = jpeg_bytes(800, 600, seed=32)
+    ev = declare(client, team.ha, team.form, data)
+    half = len(data) // 2
+    right = "sha256 " + base64.b64encode(hashlib.sha256(data[:half]).digest()).decode()
+    resp = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), data[:half], checksum=right)
+    assert resp.status_code == 201 and resp.headers["Upload-Offset"] == str(half)
+    location = resp.headers["Location"]
+    assert tus_head(client, team.ha, location).headers["Upload-Offset"] == str(half)
+    assert tus_patch(client, team.ha, location, half, data[half:]).status_code == 204
+    assert evidence_row(session, ev["evidence_id"]).status == "received"
+
+
+def test_creation_with_upload_of_wrong_bytes_is_460_and_nothing_is_readable(client, session, team, app):
+    data = jpeg_bytes(seed=33)
+    tampered = data[:-10] + b"0123456789"
+    ev = declare(client, team.ha, team.form, data)
+    resp = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), tampered)
+    assert_error(resp, 460)
+    assert evidence_row(session, ev["evidence_id"]).status == "declared"
+    assert not store_of(app).exists(evidence_key(ev["sha256"]))
+    assert not store_of(app).exists(evidence_key(sha256(tampered)))
+
+
+def test_creation_with_upload_before_the_record_keeps_the_bytes(client, session, team):
+    """The evidence is not synced yet: 201 with offset 0 (the upload lives on) and the client resumes."""
+    data = jpeg_bytes(seed=34)
+    evidence_id = str(uuid.uuid4())
+    resp = tus_create_with_upload(client, team.ha, evidence_id, len(data), data)
+    assert resp.status_code == 201 and resp.headers["Upload-Offset"] == "0"
+    ev = declare(client, team.ha, team.form, data, evidence_id=evidence_id)
+    assert ev["evidence_id"] == evidence_id
+    assert tus_patch(client, team.ha, resp.headers["Location"], 0, data).status_code == 204
+    assert evidence_row(session, evidence_id).status == "received"
+
+
+def test_chunked_upload_completes_directly_on_the_content_address(client, session, team, app):
+    data = jpeg_bytes(800, 600, seed=35)
+    ev = declare(client, team.ha, team.form, data)
+    location, resp = upload_all(client, team.ha, ev["evidence_id"], data, chunk=20_000)
+    assert resp.status_code == 204
+    upload = session.get(Upload, uuid.UUID(location.rsplit("/", 1)[1]), populate_existing=True)
+    if store_of(app).backend == "s3":
+        assert upload.store_ref.startswith("s3d:")  # begun on evidence_key(declared): no staging, no copy
+    row = evidence_row(session, ev["evidence_id"])
+    assert row.status == "received" and row.media["deduplicated"] is False
+    with store_of(app).get(row.object_key) as reader:
+        assert reader.read() == data
+
+
+def test_chunked_upload_with_wrong_bytes_aborts_and_leaves_nothing_readable(client, session, team, app):
+    data = jpeg_bytes(800, 600, seed=36)
+    tampered = data[:-10] + b"0123456789"
+    ev = declare(client, team.ha, team.form, data)
+    location = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    half = len(data) // 2
+    assert tus_patch(client, team.ha, location, 0, tampered[:half]).status_code == 204
+    assert_error(tus_patch(client, team.ha, location, half, tampered[half:]), 460)
+    assert tus_head(client, team.ha, location).status_code == 410
+    assert not store_of(app).exists(evidence_key(ev["sha256"]))
+    assert evidence_row(session, ev["evidence_id"]).status == "declared"
