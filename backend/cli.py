@@ -61,7 +61,10 @@ def audit_verify() -> None:
     if report.ok:
         click.echo(f"审计链完整：共校验 {report.checked} 条记录。")
         return
-    click.echo(f"审计链被破坏：第 {report.first_bad_seq} 条记录 —— {report.reason}（此前 {report.checked} 条完好）", err=True)
+    click.echo(
+        f"审计链被破坏：第 {report.first_bad_seq} 条记录 —— {report.reason}（此前 {report.checked} 条完好）",
+        err=True,
+    )
     sys.exit(1)
 
 

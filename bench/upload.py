@@ -10,7 +10,8 @@ Three processes on 127.0.0.1: an S3 server (moto, the same stand-in the tests us
   would add derivative rendering (thumbnail + watermarked display) to the API side; that cost is measured by
   bench/thumbnail.py, so here it is kept out and the comparison is transport + verification.
 
-Measured: ``api_mb_s`` = bytes / wall time of tus creation (carrying the first chunk: creation-with-upload) + all PATCHes (the last one includes the server's
+Measured: ``api_mb_s`` = bytes / wall time of tus creation (carrying the first chunk: creation-with-upload)
++ all PATCHes (the last one includes the server's
 SHA-256 verification, the store's assembly and media probing); ``raw_mb_s`` = the same bytes put with the
 minio SDK (``put_object``, 8 MiB parts) into the same bucket, interleaved file by file with the API uploads.
 ``peak_rss_mb`` = VmHWM of the API worker during an additional ``--big-mb`` upload (the peak is reset through

@@ -48,8 +48,8 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import ComposeSource
-from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.credentials import Credentials
+from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import DictType
 from minio.retention import Retention as MinioRetention
 

@@ -118,9 +118,7 @@ def region_code(**kwargs: Any) -> Text:
 
 
 def industry_code(**kwargs: Any) -> Text:
-    return Text(
-        validate=validate.Regexp(INDUSTRY_CODE, error="行业代码应符合 GB/T 4754（如 C1391、F5211）"), **kwargs
-    )
+    return Text(validate=validate.Regexp(INDUSTRY_CODE, error="行业代码应符合 GB/T 4754（如 C1391、F5211）"), **kwargs)
 
 
 class ListQuery(Schema):

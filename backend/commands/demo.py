@@ -27,7 +27,10 @@ DEMO_PASSWORD = "demo1234"  # noqa: S105 - published demo credential, never used
 
 # 广元市 (5108) counties; most of the directory sits in 利州区 where the three departments are.
 REGIONS = {
-    "510802": ("广元市利州区", ["东坝街道", "嘉陵街道", "河西街道", "上西街道", "南河街道", "雪峰街道", "宝轮镇", "大石镇"]),
+    "510802": (
+        "广元市利州区",
+        ["东坝街道", "嘉陵街道", "河西街道", "上西街道", "南河街道", "雪峰街道", "宝轮镇", "大石镇"],
+    ),
     "510811": ("广元市昭化区", ["元坝镇", "昭化镇", "红岩镇", "卫子镇"]),
     "510812": ("广元市朝天区", ["朝天镇", "羊木镇", "曾家镇", "中子镇"]),
     "510821": ("旺苍县", ["东河镇", "嘉川镇", "木门镇", "白水镇"]),
@@ -36,13 +39,82 @@ REGIONS = {
     "510824": ("苍溪县", ["陵江镇", "歧坪镇", "龙王镇", "元坝镇"]),
 }
 REGION_WEIGHTS = {"510802": 60, "510811": 7, "510812": 6, "510821": 7, "510822": 5, "510823": 7, "510824": 8}
-ROADS = ["利州东路", "利州西路", "蜀门南路", "蜀门北路", "滨河北路", "南河大道", "万源路", "嘉陵路", "和平路",
-         "天后路", "东坝大道", "建设路", "人民路", "新华街", "北街", "兴安路", "栖凤路", "工农路"]
-BRANDS = ["宏达", "鑫源", "蜀道", "嘉陵", "川北", "明月", "天成", "金穗", "翠云", "剑门", "皇泽", "凤凰", "千佛",
-          "米仓", "利民", "惠民", "康泰", "华西", "瑞丰", "永兴", "兴旺", "福源", "盛世", "德润", "恒通", "博远",
-          "金鼎", "顺达", "佳禾", "益康", "安泰", "鸿运", "万家", "百味", "绿源", "山珍", "七佛", "白龙湖", "曾家山",
-          "女皇", "栖凤", "昭化", "朝天", "青溪", "唐家河", "广坪", "黄洋", "龙潭", "双河", "红星"]
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+ROADS = [
+    "利州东路",
+    "利州西路",
+    "蜀门南路",
+    "蜀门北路",
+    "滨河北路",
+    "南河大道",
+    "万源路",
+    "嘉陵路",
+    "和平路",
+    "天后路",
+    "东坝大道",
+    "建设路",
+    "人民路",
+    "新华街",
+    "北街",
+    "兴安路",
+    "栖凤路",
+    "工农路",
+]
+BRANDS = [
+    "宏达",
+    "鑫源",
+    "蜀道",
+    "嘉陵",
+    "川北",
+    "明月",
+    "天成",
+    "金穗",
+    "翠云",
+    "剑门",
+    "皇泽",
+    "凤凰",
+    "千佛",
+    "米仓",
+    "利民",
+    "惠民",
+    "康泰",
+    "华西",
+    "瑞丰",
+    "永兴",
+    "兴旺",
+    "福源",
+    "盛世",
+    "德润",
+    "恒通",
+    "博远",
+    "金鼎",
+    "顺达",
+    "佳禾",
+    "益康",
+    "安泰",
+    "鸿运",
+    "万家",
+    "百味",
+    "绿源",
+    "山珍",
+    "七佛",
+    "白龙湖",
+    "曾家山",
+    "女皇",
+    "栖凤",
+    "昭化",
+    "朝天",
+    "青溪",
+    "唐家河",
+    "广坪",
+    "黄洋",
+    "龙潭",
+    "双河",
+    "红星",
+]
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛"
+    "叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+)
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文斌辉鹏飞宇浩婷雪梅琳晨欣怡瑶俊杰波林峰"
 
 
@@ -95,96 +167,205 @@ SPECIALTIES = {
 
 # (dept, code, name, basis, methods, category, specialty, checkpoints[(question, clause, kind, photo)])
 ITEMS: tuple[tuple[str, str, str, str, list[str], str, str | None, list[tuple[str, str, str, bool]]], ...] = (
-    ("scjg", "SCJG-01", "企业公示信息的抽查", "《企业信息公示暂行条例》第十四条、第十八条",
-     ["书面检查", "实地检查", "网络监测"], "key", "企业公示", [
-         ("企业是否按时报送并公示上一年度年度报告", "第八条", "pass_fail", False),
-         ("年度报告公示的资产、经营等信息是否真实", "第十条", "pass_fail", False),
-         ("登记的住所（经营场所）能否联系", "第十七条", "pass_fail", True),
-         ("股东出资、股权变更等即时信息是否按期公示", "第十条", "pass_fail", False),
-     ]),
-    ("scjg", "SCJG-02", "食品经营者落实主体责任情况检查",
-     "《中华人民共和国食品安全法》第三十三条、第四十四条、第五十三条", ["实地检查"], "key", "食品", [
-         ("食品经营许可证是否在有效期内并在显著位置悬挂", "《食品经营许可和备案管理办法》第二十七条", "pass_fail", True),
-         ("从业人员是否持有有效健康证明", "第四十五条", "pass_fail", False),
-         ("是否建立并执行进货查验记录制度", "第五十三条", "pass_fail", False),
-         ("食品贮存条件是否符合要求，有无过期变质食品", "第三十四条", "pass_fail", True),
-         ("抽查在售预包装食品的标签数", "第六十七条", "number", False),
-     ]),
-    ("scjg", "SCJG-03", "食品生产者落实主体责任情况检查", "《中华人民共和国食品安全法》第四十四条、第四十六条；《食品生产许可管理办法》",
-     ["实地检查", "检验检测"], "key", "食品", [
-         ("食品生产许可证是否在有效期内，生产范围是否一致", "《食品生产许可管理办法》第三十一条", "pass_fail", True),
-         ("是否建立食品安全自查制度并定期自查", "第四十七条", "pass_fail", False),
-         ("原料进货查验和出厂检验记录是否完整", "第五十条、第五十一条", "pass_fail", False),
-         ("生产环境和设备设施是否符合卫生规范", "第三十三条", "pass_fail", True),
-     ]),
-    ("scjg", "SCJG-04", "特种设备使用单位监督检查", "《中华人民共和国特种设备安全法》第三十二条至第四十五条",
-     ["实地检查"], "key", "特种设备", [
-         ("特种设备是否办理使用登记", "第三十三条", "pass_fail", True),
-         ("特种设备是否在检验有效期内使用", "第四十条", "pass_fail", True),
-         ("作业人员是否持证上岗", "第十四条", "pass_fail", False),
-         ("是否建立特种设备安全技术档案", "第三十五条", "pass_fail", False),
-         ("是否制定应急预案并定期演练", "第六十九条", "pass_fail", False),
-         ("在用特种设备台数", "", "number", False),
-     ]),
-    ("scjg", "SCJG-05", "药品零售企业监督检查", "《中华人民共和国药品管理法》第五十三条；《药品经营质量管理规范》",
-     ["实地检查"], "key", "药品", [
-         ("药品经营许可证是否在有效期内", "第五十一条", "pass_fail", True),
-         ("执业药师是否在岗并按规定处方审核", "第五十八条", "pass_fail", False),
-         ("处方药是否凭处方销售", "第五十四条", "pass_fail", False),
-         ("药品储存温湿度是否符合要求", "《药品经营质量管理规范》第八十三条", "pass_fail", True),
-     ]),
-    ("scjg", "SCJG-06", "强制检定计量器具监督检查", "《中华人民共和国计量法》第九条；《中华人民共和国计量法实施细则》",
-     ["实地检查"], "general", "计量", [
-         ("强制检定计量器具是否按期检定", "第九条", "pass_fail", True),
-         ("计量器具是否有合格印证", "实施细则第十一条", "pass_fail", True),
-         ("使用的强检计量器具台数", "", "number", False),
-     ]),
-    ("scjg", "SCJG-07", "广告发布行为检查", "《中华人民共和国广告法》第四条、第九条、第二十八条",
-     ["网络监测", "实地检查"], "general", "广告", [
-         ("广告内容是否含有虚假或引人误解的内容", "第二十八条", "pass_fail", True),
-         ("是否使用“国家级”“最高级”“最佳”等用语", "第九条", "pass_fail", False),
-         ("医疗、药品等广告是否经审查", "第四十六条", "pass_fail", False),
-     ]),
-    ("scjg", "SCJG-08", "经营者明码标价情况检查", "《中华人民共和国价格法》第十三条；《明码标价和禁止价格欺诈规定》",
-     ["实地检查"], "general", "价格", [
-         ("商品和服务是否明码标价", "第十三条", "pass_fail", True),
-         ("标价签内容是否完整规范", "《明码标价和禁止价格欺诈规定》第八条", "pass_fail", True),
-         ("是否存在价格欺诈行为", "第十四条", "choice", False),
-     ]),
-    ("wjj", "WJJ-01", "公共场所卫生监督检查", "《公共场所卫生管理条例》第六条、第七条；《公共场所卫生管理条例实施细则》",
-     ["实地检查", "检验检测"], "key", "公共卫生", [
-         ("是否取得公共场所卫生许可证", "第八条", "pass_fail", True),
-         ("从业人员是否取得健康合格证明", "第七条", "pass_fail", False),
-         ("是否按规定开展卫生检测并公示结果", "实施细则第二十条", "pass_fail", True),
-     ]),
-    ("wjj", "WJJ-02", "医疗机构依法执业检查", "《医疗机构管理条例》第十五条、第二十四条；《中华人民共和国医师法》",
-     ["实地检查", "书面检查"], "key", "医疗", [
-         ("是否持有有效的医疗机构执业许可证", "第十五条", "pass_fail", True),
-         ("诊疗活动是否超出登记的诊疗科目", "第二十六条", "pass_fail", False),
-         ("卫生技术人员是否具有执业资格", "第二十八条", "pass_fail", False),
-         ("医疗废物是否分类收集并规范处置", "《医疗废物管理条例》第十六条", "pass_fail", True),
-     ]),
-    ("wjj", "WJJ-03", "生活饮用水卫生监督检查", "《生活饮用水卫生监督管理办法》第六条、第七条",
-     ["实地检查", "检验检测"], "general", "饮用水", [
-         ("集中式供水单位是否取得卫生许可证", "第七条", "pass_fail", True),
-         ("直接从事供、管水人员是否取得健康证明", "第十一条", "pass_fail", False),
-         ("是否按规定对水质进行检测", "第六条", "pass_fail", False),
-     ]),
-    ("yjj", "YJJ-01", "工贸企业安全生产检查", "《中华人民共和国安全生产法》第二十一条、第二十八条",
-     ["实地检查"], "key", "安全生产", [
-         ("是否建立全员安全生产责任制", "第二十二条", "pass_fail", False),
-         ("从业人员是否经安全生产教育和培训", "第二十八条", "pass_fail", False),
-         ("是否开展事故隐患排查治理并如实记录", "第四十一条", "pass_fail", True),
-         ("安全设备是否经常性维护、保养并定期检测", "第三十六条", "pass_fail", True),
-     ]),
-    ("yjj", "YJJ-02", "危险化学品经营单位安全检查", "《危险化学品安全管理条例》第三十四条、第三十七条",
-     ["实地检查"], "key", "危险化学品", [
-         ("是否取得危险化学品经营许可证", "第三十三条", "pass_fail", True),
-         ("储存场所是否符合国家标准要求", "第二十条", "pass_fail", True),
-         ("是否建立危险化学品出入库核查登记制度", "第二十四条", "pass_fail", False),
-         ("是否向不具备资质的单位销售剧毒化学品", "第三十八条", "choice", False),
-         ("库存危险化学品品种数", "", "number", False),
-     ]),
+    (
+        "scjg",
+        "SCJG-01",
+        "企业公示信息的抽查",
+        "《企业信息公示暂行条例》第十四条、第十八条",
+        ["书面检查", "实地检查", "网络监测"],
+        "key",
+        "企业公示",
+        [
+            ("企业是否按时报送并公示上一年度年度报告", "第八条", "pass_fail", False),
+            ("年度报告公示的资产、经营等信息是否真实", "第十条", "pass_fail", False),
+            ("登记的住所（经营场所）能否联系", "第十七条", "pass_fail", True),
+            ("股东出资、股权变更等即时信息是否按期公示", "第十条", "pass_fail", False),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-02",
+        "食品经营者落实主体责任情况检查",
+        "《中华人民共和国食品安全法》第三十三条、第四十四条、第五十三条",
+        ["实地检查"],
+        "key",
+        "食品",
+        [
+            (
+                "食品经营许可证是否在有效期内并在显著位置悬挂",
+                "《食品经营许可和备案管理办法》第二十七条",
+                "pass_fail",
+                True,
+            ),
+            ("从业人员是否持有有效健康证明", "第四十五条", "pass_fail", False),
+            ("是否建立并执行进货查验记录制度", "第五十三条", "pass_fail", False),
+            ("食品贮存条件是否符合要求，有无过期变质食品", "第三十四条", "pass_fail", True),
+            ("抽查在售预包装食品的标签数", "第六十七条", "number", False),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-03",
+        "食品生产者落实主体责任情况检查",
+        "《中华人民共和国食品安全法》第四十四条、第四十六条；《食品生产许可管理办法》",
+        ["实地检查", "检验检测"],
+        "key",
+        "食品",
+        [
+            ("食品生产许可证是否在有效期内，生产范围是否一致", "《食品生产许可管理办法》第三十一条", "pass_fail", True),
+            ("是否建立食品安全自查制度并定期自查", "第四十七条", "pass_fail", False),
+            ("原料进货查验和出厂检验记录是否完整", "第五十条、第五十一条", "pass_fail", False),
+            ("生产环境和设备设施是否符合卫生规范", "第三十三条", "pass_fail", True),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-04",
+        "特种设备使用单位监督检查",
+        "《中华人民共和国特种设备安全法》第三十二条至第四十五条",
+        ["实地检查"],
+        "key",
+        "特种设备",
+        [
+            ("特种设备是否办理使用登记", "第三十三条", "pass_fail", True),
+            ("特种设备是否在检验有效期内使用", "第四十条", "pass_fail", True),
+            ("作业人员是否持证上岗", "第十四条", "pass_fail", False),
+            ("是否建立特种设备安全技术档案", "第三十五条", "pass_fail", False),
+            ("是否制定应急预案并定期演练", "第六十九条", "pass_fail", False),
+            ("在用特种设备台数", "", "number", False),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-05",
+        "药品零售企业监督检查",
+        "《中华人民共和国药品管理法》第五十三条；《药品经营质量管理规范》",
+        ["实地检查"],
+        "key",
+        "药品",
+        [
+            ("药品经营许可证是否在有效期内", "第五十一条", "pass_fail", True),
+            ("执业药师是否在岗并按规定处方审核", "第五十八条", "pass_fail", False),
+            ("处方药是否凭处方销售", "第五十四条", "pass_fail", False),
+            ("药品储存温湿度是否符合要求", "《药品经营质量管理规范》第八十三条", "pass_fail", True),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-06",
+        "强制检定计量器具监督检查",
+        "《中华人民共和国计量法》第九条；《中华人民共和国计量法实施细则》",
+        ["实地检查"],
+        "general",
+        "计量",
+        [
+            ("强制检定计量器具是否按期检定", "第九条", "pass_fail", True),
+            ("计量器具是否有合格印证", "实施细则第十一条", "pass_fail", True),
+            ("使用的强检计量器具台数", "", "number", False),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-07",
+        "广告发布行为检查",
+        "《中华人民共和国广告法》第四条、第九条、第二十八条",
+        ["网络监测", "实地检查"],
+        "general",
+        "广告",
+        [
+            ("广告内容是否含有虚假或引人误解的内容", "第二十八条", "pass_fail", True),
+            ("是否使用“国家级”“最高级”“最佳”等用语", "第九条", "pass_fail", False),
+            ("医疗、药品等广告是否经审查", "第四十六条", "pass_fail", False),
+        ],
+    ),
+    (
+        "scjg",
+        "SCJG-08",
+        "经营者明码标价情况检查",
+        "《中华人民共和国价格法》第十三条；《明码标价和禁止价格欺诈规定》",
+        ["实地检查"],
+        "general",
+        "价格",
+        [
+            ("商品和服务是否明码标价", "第十三条", "pass_fail", True),
+            ("标价签内容是否完整规范", "《明码标价和禁止价格欺诈规定》第八条", "pass_fail", True),
+            ("是否存在价格欺诈行为", "第十四条", "choice", False),
+        ],
+    ),
+    (
+        "wjj",
+        "WJJ-01",
+        "公共场所卫生监督检查",
+        "《公共场所卫生管理条例》第六条、第七条；《公共场所卫生管理条例实施细则》",
+        ["实地检查", "检验检测"],
+        "key",
+        "公共卫生",
+        [
+            ("是否取得公共场所卫生许可证", "第八条", "pass_fail", True),
+            ("从业人员是否取得健康合格证明", "第七条", "pass_fail", False),
+            ("是否按规定开展卫生检测并公示结果", "实施细则第二十条", "pass_fail", True),
+        ],
+    ),
+    (
+        "wjj",
+        "WJJ-02",
+        "医疗机构依法执业检查",
+        "《医疗机构管理条例》第十五条、第二十四条；《中华人民共和国医师法》",
+        ["实地检查", "书面检查"],
+        "key",
+        "医疗",
+        [
+            ("是否持有有效的医疗机构执业许可证", "第十五条", "pass_fail", True),
+            ("诊疗活动是否超出登记的诊疗科目", "第二十六条", "pass_fail", False),
+            ("卫生技术人员是否具有执业资格", "第二十八条", "pass_fail", False),
+            ("医疗废物是否分类收集并规范处置", "《医疗废物管理条例》第十六条", "pass_fail", True),
+        ],
+    ),
+    (
+        "wjj",
+        "WJJ-03",
+        "生活饮用水卫生监督检查",
+        "《生活饮用水卫生监督管理办法》第六条、第七条",
+        ["实地检查", "检验检测"],
+        "general",
+        "饮用水",
+        [
+            ("集中式供水单位是否取得卫生许可证", "第七条", "pass_fail", True),
+            ("直接从事供、管水人员是否取得健康证明", "第十一条", "pass_fail", False),
+            ("是否按规定对水质进行检测", "第六条", "pass_fail", False),
+        ],
+    ),
+    (
+        "yjj",
+        "YJJ-01",
+        "工贸企业安全生产检查",
+        "《中华人民共和国安全生产法》第二十一条、第二十八条",
+        ["实地检查"],
+        "key",
+        "安全生产",
+        [
+            ("是否建立全员安全生产责任制", "第二十二条", "pass_fail", False),
+            ("从业人员是否经安全生产教育和培训", "第二十八条", "pass_fail", False),
+            ("是否开展事故隐患排查治理并如实记录", "第四十一条", "pass_fail", True),
+            ("安全设备是否经常性维护、保养并定期检测", "第三十六条", "pass_fail", True),
+        ],
+    ),
+    (
+        "yjj",
+        "YJJ-02",
+        "危险化学品经营单位安全检查",
+        "《危险化学品安全管理条例》第三十四条、第三十七条",
+        ["实地检查"],
+        "key",
+        "危险化学品",
+        [
+            ("是否取得危险化学品经营许可证", "第三十三条", "pass_fail", True),
+            ("储存场所是否符合国家标准要求", "第二十条", "pass_fail", True),
+            ("是否建立危险化学品出入库核查登记制度", "第二十四条", "pass_fail", False),
+            ("是否向不具备资质的单位销售剧毒化学品", "第三十八条", "choice", False),
+            ("库存危险化学品品种数", "", "number", False),
+        ],
+    ),
 )
 
 # (username, display name, roles, department key, inspector slot)
@@ -233,9 +414,16 @@ def _enterprises(rng: random.Random, count: int, now: Any) -> list[dict[str, Any
         while name in names:  # trade names are unique within a registration area
             name = pattern.format(brand=rng.choice(BRANDS) + rng.choice(BRANDS))
         names.add(name)
-        address = f"四川省{place if place.startswith('广元') else '广元市' + place}{rng.choice(towns)}{rng.choice(ROADS)}{rng.randint(1, 399)}号"
+        city_place = place if place.startswith("广元") else "广元市" + place
+        address = f"四川省{city_place}{rng.choice(towns)}{rng.choice(ROADS)}{rng.randint(1, 399)}号"
         roll = rng.random()
-        status = "active" if roll < 0.80 else "operating" if roll < 0.92 else rng.choice(["cancelled", "revoked", "moved_out"])
+        status = (
+            "active"
+            if roll < 0.80
+            else "operating"
+            if roll < 0.92
+            else rng.choice(["cancelled", "revoked", "moved_out"])
+        )
         abnormal = rng.random() < 0.06
         serious = rng.random() < 0.012
         blacklist = serious and rng.random() < 0.4
@@ -256,7 +444,9 @@ def _enterprises(rng: random.Random, count: int, now: Any) -> list[dict[str, Any
                 if rng.random() < 0.3
                 else f"1{rng.choice([38, 39, 58, 80, 86])}{rng.randint(10000000, 99999999)}",
                 "registered_address": address,
-                "business_address": address if rng.random() < 0.8 else f"四川省广元市利州区{rng.choice(ROADS)}{rng.randint(1, 399)}号",
+                "business_address": address
+                if rng.random() < 0.8
+                else f"四川省广元市利州区{rng.choice(ROADS)}{rng.randint(1, 399)}号",
                 "region_code": region,
                 "industry_code": industry.code,
                 "status": status,
@@ -279,7 +469,7 @@ def _enterprises(rng: random.Random, count: int, now: Any) -> list[dict[str, Any
 
 def seed(session: Session, *, seed_value: int = 2026, enterprises: int = 2400) -> dict[str, int]:
     """Create the demo directory; one transaction, bulk inserts, one audit entry."""
-    rng = random.Random(seed_value)  # demo data only: the draw never uses `random`
+    rng = random.Random(seed_value)  # noqa: S311 - demo data only; the draw never uses `random`
     now = utcnow()
     today = date.today()
     departments = {}
@@ -300,8 +490,10 @@ def seed(session: Session, *, seed_value: int = 2026, enterprises: int = 2400) -
             n += 1
             # The first two of each department back the demo inspector accounts: keep them valid.
             expired = i >= 2 and rng.random() < 0.15
-            valid_until = today - timedelta(days=rng.randint(10, 400)) if expired else today + timedelta(
-                days=rng.randint(60, 1500)
+            valid_until = (
+                today - timedelta(days=rng.randint(10, 400))
+                if expired
+                else today + timedelta(days=rng.randint(60, 1500))
             )
             specialties = rng.sample(SPECIALTIES[key], k=min(len(SPECIALTIES[key]), rng.randint(1, 3)))
             if i < 2:
@@ -403,7 +595,9 @@ def accounts_table(session: Session) -> list[tuple[str, str, str]]:
 
 @click.group("demo", invoke_without_command=True)
 @click.option("--if-empty", is_flag=True, help="只在数据库还没有任何部门和检查对象时创建")
-@click.option("--seed", "seed_value", default=2026, show_default=True, type=int, help="随机种子（同一种子得到同样的数据）")
+@click.option(
+    "--seed", "seed_value", default=2026, show_default=True, type=int, help="随机种子（同一种子得到同样的数据）"
+)
 @click.option("--enterprises", default=2400, show_default=True, type=int, help="检查对象数量")
 @click.pass_context
 @with_appcontext
@@ -413,9 +607,10 @@ def demo_group(ctx: click.Context, if_empty: bool, seed_value: int, enterprises:
         return
     engine = current_app.extensions["shuangsui.engine"]
     with session_scope(engine) as session:
-        has_data = session.execute(select(func.count()).select_from(Department)).scalar_one() or session.execute(
-            select(func.count()).select_from(Enterprise)
-        ).scalar_one()
+        has_data = (
+            session.execute(select(func.count()).select_from(Department)).scalar_one()
+            or session.execute(select(func.count()).select_from(Enterprise)).scalar_one()
+        )
         taken = session.execute(select(User.id).where(User.username.in_([a[0] for a in ACCOUNTS]))).first()  # type: ignore[attr-defined]
         if has_data or taken:
             if if_empty:

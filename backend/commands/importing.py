@@ -60,12 +60,19 @@ def _make_import(kind: str, label: str) -> click.Command:
     @click.option("--valid-only", is_flag=True, help="只导入正确的行（默认有任何错误则全部不导入）")
     @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), help="默认按扩展名判断")
     @click.option("--as", "username", help="以该用户的身份和权限导入（默认：系统）")
-    @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="把完整报告写成 JSON")
+    @click.option(
+        "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="把完整报告写成 JSON"
+    )
     @click.option("--quiet", is_flag=True, help="不显示进度条")
     @with_appcontext
     def command(
-        file: Path, dry_run: bool, valid_only: bool, fmt: str | None, username: str | None,
-        report_path: Path | None, quiet: bool,
+        file: Path,
+        dry_run: bool,
+        valid_only: bool,
+        fmt: str | None,
+        username: str | None,
+        report_path: Path | None,
+        quiet: bool,
     ) -> None:
         from tqdm import tqdm
 

@@ -73,6 +73,7 @@ field from the record's inputs plus the population CSV and compares byte for byt
 from __future__ import annotations
 
 import argparse
+import array
 import contextlib
 import datetime
 import gc
@@ -81,10 +82,13 @@ import heapq
 import hmac
 import json
 import math
+import multiprocessing
 import operator
+import os
 import re
 import secrets
 import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
@@ -436,6 +440,9 @@ def canonical_population_bytes(rows: Iterable[Any]) -> bytes:
 
 def population_digest(rows: Iterable[Any]) -> str:
     return _sha256_hex(canonical_population_bytes(rows))
+
+
+_population_digest = population_digest  # for build_record, whose keyword argument shadows the name
 
 
 def _decode_text(data: bytes | str, what: str) -> str:
@@ -854,8 +861,7 @@ def _format_key(key: float) -> str:
     return format(key, ".16e")
 
 
-def _fast_keys(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> list[float]:
-    """libm-based keys for ranking a million rows quickly; never recorded, only used to shortlist."""
+def _fast_keys_serial(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> list[float]:
     inner_state, outer_state = _hmac_states(seed)
     inner_state.update(b"target|")
     inner_copy, outer_copy = inner_state.copy, outer_state.copy
@@ -869,6 +875,85 @@ def _fast_keys(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, flo
         outer = outer_copy()
         outer.update(inner.digest())
         append(log(((from_bytes(outer.digest()[:7], "big") >> 3) | 1) * scale) / weight_floats[weight])
+    return keys
+
+
+#: Below this many rows the draw stays in one process: starting workers costs more than it saves.
+PARALLEL_MIN_ROWS = 200_000
+def _fast_keys_worker(conn: Any, seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> None:
+    """Forked worker: sends the fast keys of its rows as packed binary64 (the same bits as in the parent).
+
+    With the fork start method the arguments are inherited, not pickled: the million rows are shared
+    copy-on-write and nothing but the packed keys crosses the pipe.
+    """
+    gc.disable()  # the inherited heap is acyclic work data; collections would only dirty shared pages
+    try:
+        conn.send_bytes(array.array("d", _fast_keys_serial(seed, rows, weight_floats)).tobytes())
+    finally:
+        conn.close()
+
+
+def _parallel_workers(size: int) -> int:
+    """How many processes to spread the keys over: 1 (no pool) for small inputs or where fork is unsafe."""
+    if size < PARALLEL_MIN_ROWS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    # Forking a process that runs other threads can deadlock the children on locks those threads held.
+    if threading.active_count() > 1:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 32, size // (PARALLEL_MIN_ROWS // 4)))
+
+
+def _fast_keys(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> list[float]:
+    """libm-based keys for ranking a million rows quickly; never recorded, only used to shortlist.
+
+    Large inputs are split into contiguous chunks hashed by forked worker processes while the parent
+    hashes the first chunk; the keys come back as raw binary64 bytes and are concatenated in row order,
+    so the result is bit-for-bit the single-process result. A chunk whose worker fails (or could not be
+    started) is hashed by the parent: slower, never different.
+    """
+    workers = _parallel_workers(len(rows))
+    if workers <= 1:
+        return _fast_keys_serial(seed, rows, weight_floats)
+    bounds = [len(rows) * i // workers for i in range(workers + 1)]
+    context = multiprocessing.get_context("fork")
+    started: list[tuple[int, Any, Any]] = []
+    gc.freeze()  # keep collections in the children (and later in the parent) off the shared pages
+    try:
+        for i in range(1, workers):
+            chunk = rows[bounds[i] : bounds[i + 1]]
+            try:
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_fast_keys_worker, args=(sender, seed, chunk, weight_floats), daemon=True
+                )
+                process.start()
+            except OSError:
+                break
+            sender.close()
+            started.append((i, receiver, process))
+        keys = _fast_keys_serial(seed, rows[bounds[0] : bounds[1]], weight_floats)
+        done = 1
+        for i, receiver, process in started:
+            if i != done:
+                break
+            try:
+                packed = array.array("d")
+                packed.frombytes(receiver.recv_bytes())
+            except (EOFError, OSError):
+                break
+            keys.extend(packed)
+            done += 1
+        if done < workers:
+            keys.extend(_fast_keys_serial(seed, rows[bounds[done] :], weight_floats))
+    finally:
+        for _, receiver, process in started:
+            receiver.close()
+            process.join()
+        gc.unfreeze()
     return keys
 
 
@@ -1036,8 +1121,12 @@ def matching_digest(
 
 
 def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if callable(targets):
+        # R1: resolved once, given only the drawn enterprises in matching order.
+        targets = targets(list(order))
     if isinstance(targets, Mapping):
-        by_uscc = {u: {**attrs, "uscc": u} for u, attrs in targets.items()}
+        # Only the drawn enterprises are looked up; the attrs are read, never copied or mutated.
+        by_uscc = {u: targets[u] for u in order if u in targets}
     else:
         by_uscc = {}
         for item in targets or ():
@@ -1049,6 +1138,8 @@ def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, 
         attrs = by_uscc.get(uscc)
         if attrs is None:
             raise InvalidDrawInput(f"缺少抽中企业 {uscc} 的所在地区和检查部门")
+        if not isinstance(attrs, Mapping):
+            raise InvalidDrawInput(f"企业 {uscc} 的属性必须是对象")
         unknown = set(attrs) - {"uscc", "region_code", "departments"}
         if unknown:
             raise InvalidDrawInput(f"企业 {uscc} 的属性含未知字段：{', '.join(sorted(unknown))}")
@@ -1170,15 +1261,20 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
     needed = params["inspectors_per_target"]
     inner_state, outer_state = _hmac_states(seed)
     outer_copy = outer_state.copy
-    encoded_ids = {insp["id"]: insp["id"].encode() for insp in minput["inspectors"]}
-    by_department: dict[str, list[tuple[dict[str, Any], list[str]]]] = {}
+    # Per department, the inspectors (in id order) with their encoded ids, and an index from each
+    # jurisdiction prefix to the positions of the inspectors holding it: a region's pool is the union of
+    # the index entries of its own prefixes, in id order, without scanning the whole department.
+    by_department: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+    prefix_index: dict[tuple[str, str], set[int]] = {}
     for insp in minput["inspectors"]:
-        prefixes = [_region_prefix(code) for code in insp["region_codes"]]
-        by_department.setdefault(insp["department"], []).append((insp, prefixes))
+        members = by_department.setdefault(insp["department"], [])
+        for code in insp["region_codes"]:
+            prefix_index.setdefault((insp["department"], _region_prefix(code)), set()).add(len(members))
+        members.append((insp, insp["id"].encode()))
     conflict_map = {(c["inspector_id"], c["uscc"]): c["reason"] for c in minput["conflicts"]}
     pairing_set = {(p["inspector_id"], p["uscc"]) for p in minput["previous_pairings"]}
     load = {insp["id"]: insp["current_load"] for insp in minput["inspectors"]}
-    pools: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    pools: dict[tuple[str, str], list[tuple[dict[str, Any], bytes]]] = {}
     results = []
     for target in minput["targets"]:
         uscc, region_code = target["uscc"], target["region_code"]
@@ -1186,30 +1282,35 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
         for department in target["departments"]:
             pool = pools.get((department, region_code))
             if pool is None:
-                pool = [i for i, p in by_department.get(department, ()) if _covers(p, region_code)]
-                pools[(department, region_code)] = pool
-            team_state = inner_state.copy()
-            team_state.update(f"inspector|{uscc}|{department}|".encode())
-
-            def rank_key(insp: Mapping[str, Any], team_copy: Callable[[], Any] = team_state.copy) -> bytes:
-                # HMAC-SHA256(seed, "inspector|uscc|department|" + id) with the shared prefix absorbed once.
+                members = by_department.get(department, [])
+                positions: set[int] = set()
+                for length in range(1, len(region_code) + 1):
+                    positions.update(prefix_index.get((department, region_code[:length]), ()))
+                pool = pools[(department, region_code)] = [members[i] for i in sorted(positions)]
+            team_copy = inner_state.copy()
+            team_copy.update(f"inspector|{uscc}|{department}|".encode())
+            team_copy = team_copy.copy
+            # HMAC-SHA256(seed, "inspector|uscc|department|" + id) with the shared prefix absorbed once.
+            # Pools are in id order and ties keep it (position), so even a digest collision is deterministic.
+            keyed = []
+            for position, (insp, encoded) in enumerate(pool):
                 inner = team_copy()
-                inner.update(encoded_ids[insp["id"]])
+                inner.update(encoded)
                 outer = outer_copy()
                 outer.update(inner.digest())
-                return outer.digest()
-
-            # Pools are in id order and the sort is stable, so even a digest collision stays deterministic.
-            ranked = sorted(pool, key=rank_key)
+                keyed.append((outer.digest(), position, insp))
+            keyed.sort()
             chosen: list[str] = []
             rejected = []
-            counts: Counter[str] = Counter()
-            for rank, insp in enumerate(ranked, start=1):
+            counts: Counter[str] | None = None
+            for rank, (_, _, insp) in enumerate(keyed, start=1):
                 reasons = _personal_reasons(
                     insp, uscc, department, params, conflict_map, pairing_set, load[insp["id"]]
                 )
                 if reasons:
                     rejected.append({"inspector_id": insp["id"], "rank": rank, "reasons": reasons})
+                    if counts is None:
+                        counts = Counter()
                     counts.update(r["code"] for r in reasons)
                     continue
                 chosen.append(insp["id"])
@@ -1219,10 +1320,10 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
                 raise InfeasibleMatch(
                     uscc,
                     department,
-                    _missing_summary(needed, len(chosen), len(pool), counts, department, region_code),
+                    _missing_summary(needed, len(chosen), len(pool), counts or Counter(), department, region_code),
                     needed=needed,
                     eligible=len(chosen),
-                    reasons=counts,
+                    reasons=counts or Counter(),
                 )
             for ident in chosen:
                 load[ident] += 1
@@ -1342,15 +1443,28 @@ def build_record(
     inspectors: Iterable[Any] | None = None,
     conflicts: Iterable[Any] = (),
     previous_pairings: Iterable[Any] = (),
+    population_digest: str | None = None,
 ) -> dict[str, Any]:
-    """Run the draw against a published notice and return the public record (with record_digest)."""
+    """Run the draw against a published notice and return the public record (with record_digest).
+
+    ``targets``: a mapping {uscc: {"region_code", "departments"}}, a list of such dicts with "uscc", or a
+    callable given the drawn usccs in matching order that returns either (called once, after selection).
+    ``population_digest``: optional SHA-256 hex of ``canonical_population_bytes(population_rows)`` that the
+    caller already holds (e.g. it split the rows from stored bytes with that digest); it must still match
+    the notice, and saves re-serialising and re-digesting the population.
+    """
     if notice.get("algorithm") != ALGORITHM:
         raise InvalidDrawInput(f"公告的算法版本不是 {ALGORITHM}")
     population = normalize_population(population_rows)
     params = normalize_parameters(notice["parameters"])
     if params != notice["parameters"]:
         raise InvalidDrawInput("公告中的参数不是规范形式，请用 make_notice 生成公告")
-    digest = population_digest(population)
+    if population_digest is not None:
+        if not isinstance(population_digest, str) or not _HEX64_RE.match(population_digest):
+            raise InvalidDrawInput("population_digest 必须是 64 位小写十六进制")
+        digest = population_digest
+    else:
+        digest = _population_digest(population)
     if digest != notice["population_digest"] or len(population) != notice["population_size"]:
         raise DrawError("检查对象名录与公告时不一致（名录摘要不符），不能抽取")
     if commitment_for(secret_hex) != notice["commitment"]:
@@ -1570,6 +1684,18 @@ def _compare_matching(expected: Mapping[str, Any], actual: Any, problems: list[s
         problems.append(f"执法检查人员匹配不符（matching）：{_short(found)}")
 
 
+def _top_level_parts(record: Mapping[str, Any]) -> dict[str, bytes] | None:
+    """Canonical bytes of each top-level value of a dict with string keys (else None: use _dumps)."""
+    if type(record) is not dict or not all(isinstance(k, str) for k in record):
+        return None
+    return {key: _dumps(value) for key, value in record.items()}
+
+
+def _join_parts(parts: Mapping[str, bytes], skip: str | None = None) -> bytes:
+    # Exactly what _dumps gives for the whole dict: sorted keys, "key":value joined by ",".
+    return b"{" + b",".join(_dumps(k) + b":" + parts[k] for k in sorted(parts) if k != skip) + b"}"
+
+
 def verify_record(
     record: Mapping[str, Any],
     population_rows: Iterable[Any],
@@ -1578,9 +1704,20 @@ def verify_record(
     notice: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Recompute everything from the record's inputs and the population; [] means verified."""
+    return _verify_record(record, population_rows, inspectors_rows=inspectors_rows, notice=notice)
+
+
+def _verify_record(
+    record: Mapping[str, Any],
+    population_rows: Iterable[Any],
+    *,
+    inspectors_rows: Iterable[Any] | None = None,
+    notice: Mapping[str, Any] | None = None,
+    out: dict[str, Any] | None = None,
+) -> list[str]:
     problems: list[str] = []
     try:
-        _verify(record, population_rows, inspectors_rows, notice, problems)
+        _verify(record, population_rows, inspectors_rows, notice, problems, out)
     except _Malformed as exc:
         problems.append(str(exc))
     except DrawError as exc:
@@ -1594,6 +1731,7 @@ def _verify(
     inspectors_rows: Iterable[Any] | None,
     published_notice: Mapping[str, Any] | None,
     problems: list[str],
+    out: dict[str, Any] | None = None,
 ) -> None:
     if not isinstance(record, Mapping):
         raise _Malformed("记录必须是 JSON 对象")
@@ -1602,11 +1740,19 @@ def _verify(
             f"记录的算法版本（algorithm）为 {record.get('algorithm')!r}，本验证程序只支持 {ALGORITHM}"
         )
     try:
-        _dumps(record)
+        # Each top-level field serialised once; the record's bytes and its digest are joined from them.
+        parts = _top_level_parts(record)
     except (TypeError, ValueError) as exc:
         raise _Malformed(f"记录不能规范化为 JSON：{exc}") from exc
+    if parts is not None:
+        actual_bytes = _join_parts(parts)
+        actual_digest = _sha256_hex(_join_parts(parts, skip="record_digest"))
+    else:
+        actual_bytes = _dumps(record)
+        actual_digest = record_digest(record)
+    if out is not None:
+        out["record_bytes"] = actual_bytes
     stated_digest = record.get("record_digest")
-    actual_digest = record_digest(record)
     if stated_digest != actual_digest:
         problems.append(
             f"记录摘要不符（record_digest）：记录声明 {stated_digest}，按内容计算为 {actual_digest}"
@@ -1745,8 +1891,11 @@ def _verify(
             f"公告摘要不符（notice_digest）：记录为 {record.get('notice_digest')}，"
             f"重算为 {expected_record['notice_digest']}"
         )
-    expected_record["record_digest"] = record_digest(expected_record)
-    if _dumps(expected_record) != _dumps(record):
+    expected_parts = _top_level_parts(expected_record)
+    assert expected_parts is not None
+    expected_record["record_digest"] = _sha256_hex(_join_parts(expected_parts))
+    expected_parts["record_digest"] = _dumps(expected_record["record_digest"])
+    if _join_parts(expected_parts) != actual_bytes:
         paths = []
         _diff_paths(expected_record, dict(record), "", paths)
         problems.append(f"与重算记录逐字节比对不一致的字段：{_short(paths)}")
@@ -1810,8 +1959,20 @@ def _verify_matching(
 # ------------------------------------------------------------------------------------------- CLI
 
 
-def _load_json(path: str, what: str) -> tuple[Any, bytes]:
+def _no_float(text: str) -> Any:
+    raise ValueError(f"出现浮点数 {text}，规范记录中不应有浮点数")
+
+
+def _load_json(path: str, what: str, *, fast: bool = False) -> tuple[Any, bytes]:
     raw = Path(path).read_bytes()
+    if fast:
+        # Parsed without the duplicate-key hook (most of the parse time on a large record). A file with
+        # a duplicate key cannot be canonical, so the caller re-reads any non-canonical file with
+        # _load_json(fast=False), which names the duplicate.
+        try:
+            return json.loads(raw.decode("utf-8"), parse_float=_no_float), raw
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidDrawInput(f"{what}不是有效的 JSON：{exc}") from exc
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [k for k, _ in pairs]
@@ -1819,11 +1980,8 @@ def _load_json(path: str, what: str) -> tuple[Any, bytes]:
             raise ValueError(f"重复的键：{sorted({k for k in keys if keys.count(k) > 1})}")
         return dict(pairs)
 
-    def no_float(text: str) -> Any:
-        raise ValueError(f"出现浮点数 {text}，规范记录中不应有浮点数")
-
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates, parse_float=no_float), raw
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates, parse_float=_no_float), raw
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidDrawInput(f"{what}不是有效的 JSON：{exc}") from exc
 
@@ -1844,18 +2002,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     problems: list[str] = []
     try:
-        record, raw = _load_json(args.record, "摇号记录")
-        if raw.removesuffix(b"\n") != _dumps(record):
-            problems.append(
-                "摇号记录文件不是规范化 JSON（键未排序、含多余空白或被重新格式化），逐字节比对失败"
-            )
+        record, raw = _load_json(args.record, "摇号记录", fast=True)
         population = parse_population_csv(Path(args.population).read_bytes())
         inspectors = parse_inspectors_csv(Path(args.inspectors).read_bytes()) if args.inspectors else None
         published = _load_json(args.notice, "公告")[0] if args.notice else None
     except (OSError, DrawError) as exc:
         print(f"验证失败 / verification FAILED：{exc}")
         return 1
-    problems += verify_record(record, population, inspectors_rows=inspectors, notice=published)
+    out: dict[str, Any] = {}
+    problems += _verify_record(record, population, inspectors_rows=inspectors, notice=published, out=out)
+    canonical = out.get("record_bytes")
+    if raw.removesuffix(b"\n") != (canonical if canonical is not None else _dumps(record)):
+        try:
+            _load_json(args.record, "摇号记录")  # names a duplicate key, if that is what broke canonical form
+        except DrawError as exc:
+            print(f"验证失败 / verification FAILED：{exc}")
+            return 1
+        problems.insert(
+            0, "摇号记录文件不是规范化 JSON（键未排序、含多余空白或被重新格式化），逐字节比对失败"
+        )
     if problems:
         print(f"验证失败 / verification FAILED（{len(problems)} 处问题 / problems）：")
         for problem in problems:

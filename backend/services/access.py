@@ -14,7 +14,6 @@ departments themselves are not secret.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +68,6 @@ class Scope:
     everything: bool = False
     department_id: uuid.UUID | None = None
     inspector_id: uuid.UUID | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.everything or self.department_id or self.inspector_id)
 
     def permits(self, *, department_id: uuid.UUID | None = None, inspector_id: uuid.UUID | None = None) -> bool:
         if self.everything:
@@ -139,11 +134,3 @@ def authorize(
     if existing:
         raise Forbidden("当前角色无权修改此对象")
     raise Forbidden("只能在本部门范围内操作", errors={"department_id": ["不能为其他部门创建数据"]})
-
-
-def visible_departments(user: User, kind: str, action: str = READ) -> Iterable[uuid.UUID] | None:
-    """Department ids the user reaches for `kind`, or None for every department."""
-    reach = scope(user, kind, action)
-    if reach.everything:
-        return None
-    return [reach.department_id] if reach.department_id else []

@@ -38,8 +38,12 @@ def create_override(*, session: Session, actor: User, values: dict[str, Any]) ->
     row = CalendarOverride(**values)
     session.add(row)
     audit.record(
-        session=session, actor=actor, action="calendar.create", entity="calendar_override",
-        entity_id=row.day.isoformat(), data={"is_workday": row.is_workday, "note": row.note},
+        session=session,
+        actor=actor,
+        action="calendar.create",
+        entity="calendar_override",
+        entity_id=row.day.isoformat(),
+        data={"is_workday": row.is_workday, "note": row.note},
     )
     commit_or_conflict(session, field="day", message="该日期已有调整记录")
     return row
@@ -51,8 +55,12 @@ def update_override(*, session: Session, actor: User, day: date, values: dict[st
     diff = apply_changes(row, values, touch=False)
     if diff:
         audit.record(
-            session=session, actor=actor, action="calendar.update", entity="calendar_override",
-            entity_id=row.day.isoformat(), data={"changes": diff},
+            session=session,
+            actor=actor,
+            action="calendar.update",
+            entity="calendar_override",
+            entity_id=row.day.isoformat(),
+            data={"changes": diff},
         )
         session.commit()
     return row
@@ -62,8 +70,12 @@ def delete_override(*, session: Session, actor: User, day: date) -> None:
     row = get_override(session=session, actor=actor, day=day)
     access.authorize(actor, "calendar", access.WRITE)
     audit.record(
-        session=session, actor=actor, action="calendar.delete", entity="calendar_override",
-        entity_id=row.day.isoformat(), data={"is_workday": row.is_workday, "note": row.note},
+        session=session,
+        actor=actor,
+        action="calendar.delete",
+        entity="calendar_override",
+        entity_id=row.day.isoformat(),
+        data={"is_workday": row.is_workday, "note": row.note},
     )
     session.delete(row)
     session.commit()

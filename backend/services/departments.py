@@ -66,23 +66,29 @@ def create_department(*, session: Session, actor: User | None, values: dict[str,
     dept = Department(**values)
     session.add(dept)
     audit.record(
-        session=session, actor=actor, action="department.create", entity="department", entity_id=dept.id,
+        session=session,
+        actor=actor,
+        action="department.create",
+        entity="department",
+        entity_id=dept.id,
         data=snapshot(dept, FIELDS),
     )
     commit_or_conflict(session, field="code", message="部门编码已存在")
     return dept
 
 
-def update_department(
-    *, session: Session, actor: User, department_id: uuid.UUID, values: dict[str, Any]
-) -> Department:
+def update_department(*, session: Session, actor: User, department_id: uuid.UUID, values: dict[str, Any]) -> Department:
     dept = get_department(session=session, actor=actor, department_id=department_id)
     access.authorize(actor, "department", access.WRITE)
     _check(session, values, dept)
     diff = apply_changes(dept, values)
     if diff:
         audit.record(
-            session=session, actor=actor, action="department.update", entity="department", entity_id=dept.id,
+            session=session,
+            actor=actor,
+            action="department.update",
+            entity="department",
+            entity_id=dept.id,
             data={"changes": diff},
         )
         commit_or_conflict(session, field="code", message="部门编码已存在")

@@ -776,7 +776,12 @@ def perform_draw(
             errors={"population_size": [str(notice.population_size)]},
         )
     progress("读取公告名录", None, None)
-    population = snapshot_population(artifact_bytes(session, notice.id, "population"))
+    snapshot = artifact_bytes(session, notice.id, "population")
+    # The snapshot is the notice's canonical population CSV; its SHA-256 is the population digest that
+    # build_record checks against the notice, so the algorithm need not re-serialise a million rows.
+    snapshot_digest = hashlib.sha256(snapshot).hexdigest()
+    population = snapshot_population(snapshot)
+    del snapshot
     side = json.loads(artifact_bytes(session, notice.id, "matching_side"))
     departments = list(notice.parameters["departments"])
     targets = _targets_for(session, task, population, departments)
@@ -793,6 +798,7 @@ def perform_draw(
             inspectors=side["inspectors"],
             conflicts=side["conflicts"],
             previous_pairings=side["previous_pairings"],
+            population_digest=snapshot_digest,
         )
     except algorithm.InfeasibleMatch as exc:
         session.rollback()

@@ -133,16 +133,18 @@ def create_enterprise(*, session: Session, actor: User | None, values: dict[str,
     ent = Enterprise(**values)
     session.add(ent)
     audit.record(
-        session=session, actor=actor, action="enterprise.create", entity="enterprise", entity_id=ent.id,
+        session=session,
+        actor=actor,
+        action="enterprise.create",
+        entity="enterprise",
+        entity_id=ent.id,
         data=snapshot(ent, (*EDITABLE, "status")),
     )
     commit_or_conflict(session, field="uscc", message=DUPLICATE_USCC)
     return ent
 
 
-def update_enterprise(
-    *, session: Session, actor: User, enterprise_id: uuid.UUID, values: dict[str, Any]
-) -> Enterprise:
+def update_enterprise(*, session: Session, actor: User, enterprise_id: uuid.UUID, values: dict[str, Any]) -> Enterprise:
     ent = get_enterprise(session=session, actor=actor, enterprise_id=enterprise_id)
     access.authorize(actor, "enterprise", access.WRITE)
     if "status" in values:
@@ -152,7 +154,11 @@ def update_enterprise(
     diff = apply_changes(ent, values)
     if diff:
         audit.record(
-            session=session, actor=actor, action="enterprise.update", entity="enterprise", entity_id=ent.id,
+            session=session,
+            actor=actor,
+            action="enterprise.update",
+            entity="enterprise",
+            entity_id=ent.id,
             data={"uscc": ent.uscc, "changes": diff},
         )
         commit_or_conflict(session, field="uscc", message=DUPLICATE_USCC)
@@ -165,7 +171,11 @@ def deactivate_enterprise(*, session: Session, actor: User, enterprise_id: uuid.
     access.authorize(actor, "enterprise", access.WRITE)
     if apply_changes(ent, {"active": False}):
         audit.record(
-            session=session, actor=actor, action="enterprise.deactivate", entity="enterprise", entity_id=ent.id,
+            session=session,
+            actor=actor,
+            action="enterprise.deactivate",
+            entity="enterprise",
+            entity_id=ent.id,
             data={"uscc": ent.uscc},
         )
         session.commit()
@@ -199,7 +209,11 @@ def change_status(
     ent.updated_at = utcnow()
     session.add(change)
     audit.record(
-        session=session, actor=actor, action="enterprise.status", entity="enterprise", entity_id=ent.id,
+        session=session,
+        actor=actor,
+        action="enterprise.status",
+        entity="enterprise",
+        entity_id=ent.id,
         data={"uscc": ent.uscc, "from": change.from_status, "to": status, "reason": change.reason},
     )
     session.commit()

@@ -91,8 +91,10 @@ def _item_rows(session: Session, reach: access.Scope, fields: list[str]) -> Iter
             "department_code": dept_code,
             "status": latest.status,
             "active": item.active,
-            **{f: getattr(latest, f) for f in ("name", "basis", "methods", "content", "category", "target_scope",
-                                               "specialty", "change_note")},
+            **{
+                f: getattr(latest, f)
+                for f in ("name", "basis", "methods", "content", "category", "target_scope", "specialty", "change_note")
+            },
         }
         for cp in checkpoints or [None]:
             values = dict(item_values)

@@ -313,9 +313,9 @@ def date_cells(values: list[str]) -> Converted:
         pass
     else:
         # only YYYY-MM-DD has ten characters made of digits and dashes (week dates carry a W)
-        if min(map(len, values), default=0) == 10 == max(map(len, values), default=0) and not "".join(
-            values
-        ).translate(_DATE_CHARS):
+        if min(map(len, values), default=0) == 10 == max(map(len, values), default=0) and not "".join(values).translate(
+            _DATE_CHARS
+        ):
             out.text = list(values)
         return out, {}
     pairs = [_date_slow(v) for v in values]
@@ -526,14 +526,18 @@ ITEM_COLUMNS = (
     Column("methods", "抽查方式", list_cells(16, len(ITEM_METHODS), allowed=ITEM_METHODS)),
     Column("content", "抽查内容", text_cells(5000)),
     Column(
-        "category", "事项类别", choice_cells(CATEGORY_LABELS, None, "事项类别"),
+        "category",
+        "事项类别",
+        choice_cells(CATEGORY_LABELS, None, "事项类别"),
         render=lambda v: CATEGORY_LABELS.get(v, v),
     ),
     Column("target_scope", "检查对象范围", text_cells(2000)),
     Column("specialty", "所需专业", text_cells(_len(CheckItemVersion, "specialty"))),
     Column("change_note", "变更说明", text_cells(1000)),
     Column(
-        "status", "状态", choice_cells({**ITEM_STATUS_LABELS, "retired": "已停用"}, None, "状态"),
+        "status",
+        "状态",
+        choice_cells({**ITEM_STATUS_LABELS, "retired": "已停用"}, None, "状态"),
         render=lambda v: {**ITEM_STATUS_LABELS, "retired": "已停用"}.get(v, v),
     ),
     Column("active", "是否有效", bool_cells(None)),
@@ -541,14 +545,27 @@ ITEM_COLUMNS = (
     Column("question", "检查要点", text_cells(_len(Checkpoint, "question"))),
     Column("legal_clause", "法律条款", text_cells(1000)),
     Column(
-        "answer_kind", "答案类型", choice_cells(ANSWER_KIND_LABELS, None, "答案类型"),
+        "answer_kind",
+        "答案类型",
+        choice_cells(ANSWER_KIND_LABELS, None, "答案类型"),
         render=lambda v: ANSWER_KIND_LABELS.get(v, v),
     ),
     Column("options", "选项", list_cells(100, 20)),
     Column("photo_required", "需拍照", bool_cells(False)),
 )
-ITEM_LEVEL = ("department_code", "name", "basis", "methods", "content", "category", "target_scope", "specialty",
-              "change_note", "status", "active")
+ITEM_LEVEL = (
+    "department_code",
+    "name",
+    "basis",
+    "methods",
+    "content",
+    "category",
+    "target_scope",
+    "specialty",
+    "change_note",
+    "status",
+    "active",
+)
 CHECKPOINT_LEVEL = ("checkpoint_key", "question", "legal_clause", "answer_kind", "options", "photo_required")
 
 COLUMNS = {"enterprises": ENTERPRISE_COLUMNS, "inspectors": INSPECTOR_COLUMNS, "items": ITEM_COLUMNS}
@@ -852,8 +869,7 @@ def _pg_text(values: list[Any], kind: str) -> list[str]:
         joined = "\x01".join(values)
         if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
             return [
-                v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-                for v in values
+                v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r") for v in values
             ]
         return values
     if kind == "bool":
@@ -1012,7 +1028,9 @@ class EnterpriseImporter(_Importer):
             new, old = valid, []
         if new and "name" not in columns:
             for i in new:
-                self.report.error(numbers[i], "统一社会信用代码", "名录中没有该统一社会信用代码；新增检查对象须提供“名称”列")
+                self.report.error(
+                    numbers[i], "统一社会信用代码", "名录中没有该统一社会信用代码；新增检查对象须提供“名称”列"
+                )
             self.report.invalid += len(new)
             new = []
             if not self.accepting:
@@ -1093,8 +1111,9 @@ class EnterpriseImporter(_Importer):
 
     def _executemany(self, table: str, names: tuple[str, ...], cells: list[list[Any]]) -> None:
         placeholders = ", ".join("?" for _ in names)
-        self.session.connection().exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})", list(zip(*cells, strict=True))
+        self.session.connection().exec_driver_sql(  # names come from the column mapping, never from a file
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})",  # noqa: S608
+            list(zip(*cells, strict=True)),
         )
 
     # -- applying the staged rows --
@@ -1103,12 +1122,17 @@ class EnterpriseImporter(_Importer):
         if name == "status":  # an empty status cell (NULL here) keeps the stored status
             return "(s.status IS NOT NULL AND s.status <> enterprise.status)"
         if self.dialect == "postgresql":
-            if name == "special_libraries":
-                return "s.special_libraries::jsonb IS DISTINCT FROM enterprise.special_libraries::jsonb"
+            if name == "special_libraries":  # parse JSON only when the stored text differs
+                return (
+                    "(s.special_libraries::text <> enterprise.special_libraries::text"
+                    " AND s.special_libraries::jsonb <> enterprise.special_libraries::jsonb)"
+                )
             return f"s.{name} IS DISTINCT FROM enterprise.{name}"
         return f"s.{name} IS NOT enterprise.{name}"
 
     def apply(self) -> None:
+        # The statements below are assembled from the fixed column mapping (never from file content);
+        # every value travels as a bound parameter or through the staging table.
         if self.streams is not None:
             try:
                 self.streams.finish()
@@ -1123,7 +1147,7 @@ class EnterpriseImporter(_Importer):
             new_id = "gen_random_uuid()" if self.dialect == "postgresql" else "lower(hex(randomblob(16)))"
             self.session.execute(
                 text(
-                    "INSERT INTO enterprise_status_change "
+                    "INSERT INTO enterprise_status_change "  # noqa: S608
                     "(id, enterprise_id, from_status, to_status, reason, changed_at, actor_id) "
                     f"SELECT {new_id}, enterprise.id, enterprise.status, s.status, :reason, :now, :actor "
                     f"FROM {STAGE} AS s JOIN enterprise ON enterprise.uscc = s.uscc "
@@ -1141,7 +1165,7 @@ class EnterpriseImporter(_Importer):
             differs = " OR ".join(self._differs(n) for n in self.present if n != "uscc")
             result = self.session.execute(
                 text(
-                    f"UPDATE enterprise SET {', '.join(sets)}, updated_at = :now FROM {STAGE} AS s "
+                    f"UPDATE enterprise SET {', '.join(sets)}, updated_at = :now FROM {STAGE} AS s "  # noqa: S608
                     f"WHERE enterprise.uscc = s.uscc AND ({differs}) RETURNING enterprise.uscc"
                 ).bindparams(typed[0]),
                 {"now": self.now},
@@ -1337,7 +1361,9 @@ class ItemImporter(_RowImporter):
             if not item.fields.get("name"):
                 self.reject(item.row, self.header_of("name"), "不能为空（每个事项的第一行须填写事项名称）")
             if code in self.codes_with_bad_rows:
-                self._drop(code, item, ("code", f"同一事项的第 {self.codes_with_bad_rows[code]} 行有错误，整个事项未导入"))
+                self._drop(
+                    code, item, ("code", f"同一事项的第 {self.codes_with_bad_rows[code]} 行有错误，整个事项未导入")
+                )
                 continue
             if any(r in self.bad_rows for r in item.rows):
                 self._drop(code, item, None)
@@ -1353,8 +1379,10 @@ class ItemImporter(_RowImporter):
                 self._drop(code, item, ("department_code", "事项已属于其他部门，不能通过导入变更"))
             elif not self.may_write(existing.department_id if existing else dept.id):  # type: ignore[union-attr]
                 self._drop(code, item, ("department_code", "无权导入其他部门的抽查事项"))
-            elif item.fields.get("status") in ("published", "retired") and not item.checkpoints and (
-                existing is None or "question" in self.fields
+            elif (
+                item.fields.get("status") in ("published", "retired")
+                and not item.checkpoints
+                and (existing is None or "question" in self.fields)
             ):
                 self._drop(code, item, ("question", "发布的事项至少需要一个检查要点"))
             else:
@@ -1365,7 +1393,9 @@ class ItemImporter(_RowImporter):
         if not any(cp.get(k) for k in ("checkpoint_key", "question", "legal_clause", "options")):
             return  # a row carrying only item fields
         if not cp.get("question"):
-            self.reject(row, self.header_of("question") if "question" in self.fields else "检查要点", "检查要点不能为空")
+            self.reject(
+                row, self.header_of("question") if "question" in self.fields else "检查要点", "检查要点不能为空"
+            )
             return
         key = cp.get("checkpoint_key") or f"cp{len(item.checkpoints) + 1}"
         if any(c["key"] == key for c in item.checkpoints):
@@ -1390,8 +1420,8 @@ class ItemImporter(_RowImporter):
         """An item is all its rows: one bad row leaves the whole item out."""
         if problem:
             name, message = problem
-            column = self.header_of(name) if name in self.fields else next(
-                c.header for c in ITEM_COLUMNS if c.field == name
+            column = (
+                self.header_of(name) if name in self.fields else next(c.header for c in ITEM_COLUMNS if c.field == name)
             )
             self.reject(item.row, column, message)
         for r in item.rows:

@@ -118,16 +118,18 @@ def create_inspector(*, session: Session, actor: User | None, values: dict[str, 
     insp = Inspector(**values)
     session.add(insp)
     audit.record(
-        session=session, actor=actor, action="inspector.create", entity="inspector", entity_id=insp.id,
+        session=session,
+        actor=actor,
+        action="inspector.create",
+        entity="inspector",
+        entity_id=insp.id,
         data=snapshot(insp, EDITABLE),
     )
     commit_or_conflict(session, field="staff_no", message="工号或执法证号已存在")
     return insp
 
 
-def update_inspector(
-    *, session: Session, actor: User, inspector_id: uuid.UUID, values: dict[str, Any]
-) -> Inspector:
+def update_inspector(*, session: Session, actor: User, inspector_id: uuid.UUID, values: dict[str, Any]) -> Inspector:
     insp = get_inspector(session=session, actor=actor, inspector_id=inspector_id)
     access.authorize(actor, "inspector", access.WRITE, **_owner(insp))
     if "department_id" in values and values["department_id"] != insp.department_id:
@@ -137,7 +139,11 @@ def update_inspector(
     diff = apply_changes(insp, values)
     if diff:
         audit.record(
-            session=session, actor=actor, action="inspector.update", entity="inspector", entity_id=insp.id,
+            session=session,
+            actor=actor,
+            action="inspector.update",
+            entity="inspector",
+            entity_id=insp.id,
             data={"staff_no": insp.staff_no, "changes": diff},
         )
         commit_or_conflict(session, field="staff_no", message="工号或执法证号已存在")
@@ -149,7 +155,11 @@ def deactivate_inspector(*, session: Session, actor: User, inspector_id: uuid.UU
     access.authorize(actor, "inspector", access.WRITE, **_owner(insp))
     if apply_changes(insp, {"active": False}):
         audit.record(
-            session=session, actor=actor, action="inspector.deactivate", entity="inspector", entity_id=insp.id,
+            session=session,
+            actor=actor,
+            action="inspector.deactivate",
+            entity="inspector",
+            entity_id=insp.id,
             data={"staff_no": insp.staff_no},
         )
         session.commit()
@@ -249,8 +259,12 @@ def create_conflict(*, session: Session, actor: User, values: dict[str, Any]) ->
     record = ConflictOfInterest(**values, created_by=actor.id)
     session.add(record)
     audit.record(
-        session=session, actor=actor, action="conflict.create", entity="conflict_of_interest",
-        entity_id=record.id, data=snapshot(record, ("inspector_id", "enterprise_id", "reason", "note")),
+        session=session,
+        actor=actor,
+        action="conflict.create",
+        entity="conflict_of_interest",
+        entity_id=record.id,
+        data=snapshot(record, ("inspector_id", "enterprise_id", "reason", "note")),
     )
     commit_or_conflict(session, field="enterprise_id", message="该回避记录已存在")
     return record
@@ -264,8 +278,12 @@ def update_conflict(
     diff = apply_changes(record, values)
     if diff:
         audit.record(
-            session=session, actor=actor, action="conflict.update", entity="conflict_of_interest",
-            entity_id=record.id, data={"changes": diff},
+            session=session,
+            actor=actor,
+            action="conflict.update",
+            entity="conflict_of_interest",
+            entity_id=record.id,
+            data={"changes": diff},
         )
         session.commit()
     return record
@@ -275,8 +293,12 @@ def delete_conflict(*, session: Session, actor: User, conflict_id: uuid.UUID) ->
     record = get_conflict(session=session, actor=actor, conflict_id=conflict_id)
     access.authorize(actor, "conflict", access.WRITE, **_conflict_owner(session, record))
     audit.record(
-        session=session, actor=actor, action="conflict.delete", entity="conflict_of_interest",
-        entity_id=record.id, data=snapshot(record, ("inspector_id", "enterprise_id", "reason", "note")),
+        session=session,
+        actor=actor,
+        action="conflict.delete",
+        entity="conflict_of_interest",
+        entity_id=record.id,
+        data=snapshot(record, ("inspector_id", "enterprise_id", "reason", "note")),
     )
     session.delete(record)
     session.commit()

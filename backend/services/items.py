@@ -264,7 +264,11 @@ def create_item(*, session: Session, actor: User | None, values: dict[str, Any])
     session.flush()
     _write_checkpoints(session, version, checkpoints)
     audit.record(
-        session=session, actor=actor, action="check_item.create", entity="check_item", entity_id=item.id,
+        session=session,
+        actor=actor,
+        action="check_item.create",
+        entity="check_item",
+        entity_id=item.id,
         data={"code": code, "department_id": department_id, "version": 1, **values, "checkpoints": checkpoints},
     )
     commit_or_conflict(session, field="code", message="事项编码已存在")
@@ -284,7 +288,11 @@ def update_item(*, session: Session, actor: User, item_id: uuid.UUID, values: di
     diff = apply_changes(item, values, touch=False)
     if diff:
         audit.record(
-            session=session, actor=actor, action="check_item.update", entity="check_item", entity_id=item.id,
+            session=session,
+            actor=actor,
+            action="check_item.update",
+            entity="check_item",
+            entity_id=item.id,
             data={"code": item.code, "changes": diff},
         )
         session.commit()
@@ -300,7 +308,9 @@ def new_draft(*, session: Session, actor: User | None, item_id: uuid.UUID, chang
     versions = _versions_of(session, [item.id])[item.id]
     latest = versions[-1]
     if latest.status == "draft":
-        raise Conflict("该事项已有草稿版本，请编辑或发布后再新建", errors={"version": [f"草稿为第 {latest.version} 版"]})
+        raise Conflict(
+            "该事项已有草稿版本，请编辑或发布后再新建", errors={"version": [f"草稿为第 {latest.version} 版"]}
+        )
     draft = CheckItemVersion(
         item_id=item.id,
         version=latest.version + 1,
@@ -313,7 +323,11 @@ def new_draft(*, session: Session, actor: User | None, item_id: uuid.UUID, chang
     cps = _checkpoints_of(session, [latest.id])[latest.id]
     _write_checkpoints(session, draft, [{"position": c.position, **_checkpoint_content([c])[0]} for c in cps])
     audit.record(
-        session=session, actor=actor, action="check_item.new_version", entity="check_item", entity_id=item.id,
+        session=session,
+        actor=actor,
+        action="check_item.new_version",
+        entity="check_item",
+        entity_id=item.id,
         data={"code": item.code, "version": draft.version, "copied_from": latest.version},
     )
     commit_or_conflict(session, field="version", message="版本号冲突，请重试")
@@ -346,7 +360,11 @@ def update_draft(
             _write_checkpoints(session, version, normalised)
     if diff:
         audit.record(
-            session=session, actor=actor, action="check_item.edit_draft", entity="check_item", entity_id=item.id,
+            session=session,
+            actor=actor,
+            action="check_item.edit_draft",
+            entity="check_item",
+            entity_id=item.id,
             data={"code": item.code, "version": version.version, "changes": diff},
         )
         session.commit()
@@ -369,9 +387,7 @@ def publish(*, session: Session, actor: User | None, item_id: uuid.UUID, version
         raise Invalid("发布前至少需要一个检查要点", errors={"checkpoints": ["至少需要一个检查要点"]})
     retired = []
     for old in session.execute(
-        select(CheckItemVersion).where(
-            CheckItemVersion.item_id == item.id, CheckItemVersion.status == "published"
-        )
+        select(CheckItemVersion).where(CheckItemVersion.item_id == item.id, CheckItemVersion.status == "published")
     ).scalars():
         old.status = "retired"
         retired.append(old.version)
@@ -379,7 +395,11 @@ def publish(*, session: Session, actor: User | None, item_id: uuid.UUID, version
     version.published_at = utcnow()
     version.published_by = actor.id if actor else None
     audit.record(
-        session=session, actor=actor, action="check_item.publish", entity="check_item", entity_id=item.id,
+        session=session,
+        actor=actor,
+        action="check_item.publish",
+        entity="check_item",
+        entity_id=item.id,
         data={"code": item.code, "version": version.version, "retired": retired},
     )
     session.commit()
@@ -390,7 +410,11 @@ def deactivate_item(*, session: Session, actor: User, item_id: uuid.UUID) -> Non
     item = _item(session, actor, item_id, access.WRITE)
     if apply_changes(item, {"active": False}, touch=False):
         audit.record(
-            session=session, actor=actor, action="check_item.deactivate", entity="check_item", entity_id=item.id,
+            session=session,
+            actor=actor,
+            action="check_item.deactivate",
+            entity="check_item",
+            entity_id=item.id,
             data={"code": item.code},
         )
         session.commit()

@@ -62,4 +62,3 @@ def split_list(values: Sequence[str] | str | None) -> list[str]:
     for v in values:
         out.extend(p.strip() for p in v.split(",") if p.strip())
     return out
-

@@ -217,8 +217,9 @@ def _csv_chunks(text: TextIO, encoding: str, delimiter: str, width: int) -> Gene
             whole, carry = block[:cut], block[cut:]
             if '"' in whole:
                 # Quoted fields may hold delimiters and line breaks, even across blocks: csv.reader from here on.
-                yield from _reader_chunks(itertools.chain(io.StringIO(whole, newline=""), _rest(carry, text)), delimiter,
-                                          width, row_no)
+                yield from _reader_chunks(
+                    itertools.chain(io.StringIO(whole, newline=""), _rest(carry, text)), delimiter, width, row_no
+                )
                 return
             chunk = _split_block(whole, delimiter, width, row_no)
             if chunk is None:  # blank lines, bare CRs or uneven rows: let csv.reader sort them out
@@ -262,9 +263,7 @@ def _split_block(whole: str, delimiter: str, width: int, row_no: int) -> Chunk |
     return Chunk(list(range(row_no + 1, row_no + 1 + len(lines))), columns)
 
 
-def _reader_chunks(
-    lines: Iterator[str], delimiter: str, width: int, row_no: int
-) -> Generator[Chunk, None, int]:
+def _reader_chunks(lines: Iterator[str], delimiter: str, width: int, row_no: int) -> Generator[Chunk, None, int]:
     """Chunks through csv.reader; returns (as the generator's value) the last row number it read."""
     reader = csv.reader(lines, delimiter=delimiter, strict=False)
     try:

@@ -356,6 +356,9 @@ def append(
         raise Conflict(f"该证据已被拒收：{evidence.rejected_reason or ''}".rstrip("："))
 
     token = _acquire_lease(session, upload, offset)
+    if evidence is not None and evidence.status == "received":
+        # Received through another upload meanwhile: this one is done, without a second receipt.
+        return _settle_received(session=session, actor=actor, store=store, upload_id=upload.id)
     if final and offset == 0 and checksum is None and not upload.parts and evidence is not None:
         return _append_whole(
             session=session,
@@ -394,9 +397,14 @@ def append(
     except BaseException:
         _release(session, upload.id, token)
         raise
-    upload = _commit_progress(session, upload.id, token, progress)
-    if upload.offset == upload.length:
-        upload = complete(session=session, actor=actor, settings=settings, store=store, upload=upload)
+    # The last bytes: the lease is kept until completion is committed, so a HEAD meanwhile (finish_pending)
+    # never completes the same upload a second time.
+    final = progress.offset == upload.length
+    upload = _commit_progress(session, upload.id, token, progress, release=not final)
+    if final:
+        upload = complete(
+            session=session, actor=actor, settings=settings, store=store, upload=upload, token=token
+        )
     return upload
 
 
@@ -527,8 +535,18 @@ def _stream_blocks(
         if media_type is None and (position >= upload.length or (before < SNIFF_BYTES <= position)):
             sniff_now()
 
-    if not upload.store_ref:
-        upload.store_ref = _begin(store, upload, declared_sha256)
+    if not upload.store_ref and length:
+        content_type = upload.media_type
+        if content_type is None and upload.offset == 0:
+            # The stored object's type comes from the bytes, never from the client's declared filetype.
+            prefix = _read_up_to(stream, min(length, SNIFF_BYTES))
+            stream = _Prefixed(prefix, stream)  # type: ignore[assignment]
+            if len(prefix) >= min(SNIFF_BYTES, upload.length):
+                try:
+                    content_type = sniff(prefix)[1]
+                except MediaRejected:
+                    pass  # refused, with its reason, as the bytes stream in below
+        upload.store_ref = _begin(store, upload, declared_sha256, content_type)
         session.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.lock_token == token)  # type: ignore[arg-type]
@@ -568,7 +586,7 @@ def _stream_blocks(
     return staged
 
 
-def _begin(store: Any, upload: Upload, declared_sha256: str | None) -> str:
+def _begin(store: Any, upload: Upload, declared_sha256: str | None, content_type: str | None) -> str:
     """Begin the store's multipart upload, on the content address itself when the declared hash is known."""
     from storage import evidence_key
 
@@ -581,9 +599,49 @@ def _begin(store: Any, upload: Upload, declared_sha256: str | None) -> str:
         store.begin_multipart(
             f"evidence/{upload.evidence_id}",
             final_key=key,
-            content_type=upload.media_type or upload.filetype or "application/octet-stream",
+            content_type=content_type or "application/octet-stream",
         )
     )
+
+
+def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """Up to `size` bytes from the start of the body (fewer only if it ends early)."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        data = stream.read(size - len(buffer))
+        if not data:
+            break
+        buffer.extend(data)
+    return bytes(buffer)
+
+
+class _Prefixed:
+    """The request body with its first bytes, already read for sniffing, put back in front."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = memoryview(prefix)
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            n = len(self._prefix) if size < 0 else min(size, len(self._prefix))
+            data = bytes(self._prefix[:n])
+            self._prefix = self._prefix[n:]
+            return data
+        return self._rest.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is None:
+            data = self._rest.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        return readinto(buffer) or 0
 
 
 def _drain(reader: io.RawIOBase, length: int) -> None:
@@ -695,13 +753,45 @@ def _storage_error(exc: Exception) -> DomainError:
 # -- completion ----------------------------------------------------------------------------------
 
 
-def complete(*, session: Session, actor: User, settings: Settings, store: Any, upload: Upload) -> Upload:
-    """All bytes are in the store's multipart upload: verify the hash, assemble under the content address."""
+def complete(
+    *, session: Session, actor: User, settings: Settings, store: Any, upload: Upload, token: str
+) -> Upload:
+    """All bytes are in the store: verify the hash, assemble under the content address, accept.
+
+    The caller holds the upload's lease (`token`); it is released when completion commits or fails.
+    """
     from storage import DigestMismatch, StorageError, StoredObject, evidence_key
 
     evidence = session.get(Evidence, upload.evidence_id, populate_existing=True)
     if evidence is None:
+        _release(session, upload.id, token)
         raise Conflict("证据记录尚未同步到服务器：请先同步检查表", evidence_id=str(upload.evidence_id))
+    if evidence.status == "received":
+        return _settle_received(session=session, actor=actor, store=store, upload_id=upload.id)
+    if not upload.store_ref:
+        # Sent whole (_append_whole): the store wrote it to the content address only after hashing it against
+        # that address, so there is no streamed hash state to check; only completion itself was interrupted.
+        key = evidence_key(evidence.sha256)
+        try:
+            size = store.stat(key).size
+        except StorageError as exc:
+            _release(session, upload.id, token)
+            raise _storage_error(exc) from exc
+        if size != upload.length:
+            _release(session, upload.id, token)
+            raise Conflict("已存储的文件与登记的大小不符")
+        stored = StoredObject(key=key, size=size, sha256=evidence.sha256, deduplicated=False)
+        return _accept(
+            session=session,
+            actor=actor,
+            settings=settings,
+            store=store,
+            upload=upload,
+            evidence=evidence,
+            stored=stored,
+            media_type=upload.media_type,
+            token=token,
+        )
     actual = ResumableSha256.resume(upload.hash_state).hexdigest()
     if actual != evidence.sha256:
         _checksum_failed(session, upload, store, actor, evidence, actual)
@@ -718,6 +808,7 @@ def complete(*, session: Session, actor: User, settings: Settings, store: Any, u
             evidence=evidence,
             stored=stored,
             media_type=upload.media_type,
+            token=token,
         )
     try:
         stored = store.complete_multipart(
@@ -731,6 +822,7 @@ def complete(*, session: Session, actor: User, settings: Settings, store: Any, u
     except DigestMismatch as exc:
         _checksum_failed(session, upload, store, actor, evidence, exc.actual)
     except StorageError as exc:
+        _release(session, upload.id, token)
         raise _storage_error(exc) from exc
     return _accept(
         session=session,
@@ -741,6 +833,7 @@ def complete(*, session: Session, actor: User, settings: Settings, store: Any, u
         evidence=evidence,
         stored=stored,
         media_type=upload.media_type,
+        token=token,
     )
 
 
@@ -840,8 +933,9 @@ def _append_whole(
     fresh.media_type = state["media_type"]
     fresh.head = bytes(head)
     fresh.tail = bytes(tail)
-    fresh.lock_token = None
-    fresh.locked_until = None
+    # The lease stays until _accept commits: until then the upload is open at its full length, and a HEAD
+    # (finish_pending) must not take it for an interrupted completion.
+    fresh.locked_until = utcnow() + LOCK_LEASE
     session.add(fresh)
     session.commit()
     return _accept(
@@ -853,6 +947,7 @@ def _append_whole(
         evidence=evidence,
         stored=stored,
         media_type=state["media_type"],
+        token=token,
     )
 
 
@@ -866,8 +961,45 @@ def _accept(
     evidence: Evidence,
     stored: Any,
     media_type: str | None,
+    token: str,
 ) -> Upload:
-    """The verified bytes are stored: probe, make derivatives, mark the evidence received (one commit)."""
+    """The verified bytes are stored: probe, make derivatives, mark the evidence received (one commit).
+
+    Runs under the upload's lease, which the final commit (or a failure) releases.
+    """
+    from storage import StorageError
+
+    try:
+        return _accept_locked(
+            session=session,
+            actor=actor,
+            settings=settings,
+            store=store,
+            upload=upload,
+            evidence=evidence,
+            stored=stored,
+            media_type=media_type,
+        )
+    except StorageError as exc:
+        # The bytes are safe under their content address: a later HEAD (finish_pending) completes it.
+        _release(session, upload.id, token)
+        raise _storage_error(exc) from exc
+    except BaseException:
+        _release(session, upload.id, token)  # a no-op once the upload was marked failed
+        raise
+
+
+def _accept_locked(
+    *,
+    session: Session,
+    actor: User,
+    settings: Settings,
+    store: Any,
+    upload: Upload,
+    evidence: Evidence,
+    stored: Any,
+    media_type: str | None,
+) -> Upload:
     from storage import MediaRejected
 
     info: dict[str, Any] = {
@@ -900,6 +1032,9 @@ def _accept(
     form = lock_form(session, evidence.form_id)
     evidence = session.get(Evidence, upload.evidence_id, populate_existing=True)  # type: ignore[assignment]
     assert evidence is not None
+    if evidence.status == "received":
+        # Another upload of the same evidence was accepted while this one was verified: keep the first receipt.
+        return _settle_received(session=session, actor=actor, store=None, upload_id=upload.id)
     now = utcnow()
     evidence.status = "received"
     evidence.received_at = now
@@ -913,6 +1048,8 @@ def _accept(
     assert upload_row is not None
     upload_row.state = "completed"
     upload_row.completed_at = now
+    upload_row.lock_token = None
+    upload_row.locked_until = None
     session.add(upload_row)
     audit.record(
         session=session,
@@ -937,6 +1074,36 @@ def _accept(
     return upload_row
 
 
+def _settle_received(*, session: Session, actor: User, store: Any | None, upload_id: uuid.UUID) -> Upload:
+    """The evidence is already received (through another upload): complete this upload without accepting
+    again (no second receipt, received_at and derivatives untouched), as create_upload does for a new one.
+
+    The caller holds the upload's lease; this commit releases it. `store` set: discard a multipart upload
+    that was never assembled.
+    """
+    row = session.get(Upload, upload_id, populate_existing=True)
+    assert row is not None
+    if store is not None and row.store_ref:
+        _abort_quietly(store, row.store_ref)
+    now = utcnow()
+    row.offset = row.length
+    row.state = "completed"
+    row.completed_at = now
+    row.lock_token = None
+    row.locked_until = None
+    session.add(row)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="upload.complete",
+        entity="upload",
+        entity_id=row.id,
+        data={"evidence_id": str(row.evidence_id), "already_received": True},
+    )
+    session.commit()
+    return row
+
+
 def _checksum_failed(
     session: Session, upload: Upload, store: Any, actor: User, evidence: Evidence, actual: str
 ) -> None:
@@ -948,6 +1115,8 @@ def _checksum_failed(
         _abort_quietly(store, fresh.store_ref)
     fresh.state = "failed"
     fresh.error = "checksum_mismatch"
+    fresh.lock_token = None
+    fresh.locked_until = None
     session.add(fresh)
     audit.record(
         session=session,
@@ -971,6 +1140,8 @@ def _mark_upload(session: Session, upload_id: uuid.UUID, state: str, error: str 
     if upload is not None:
         upload.state = state
         upload.error = error[:500] if error else None
+        upload.lock_token = None
+        upload.locked_until = None
         session.add(upload)
 
 
@@ -1138,10 +1309,21 @@ def make_derivatives(
 def finish_pending(
     *, session: Session, actor: User, settings: Settings, store: Any, upload: Upload
 ) -> Upload:
-    """An upload whose bytes all arrived but whose completion failed (store outage): complete it now."""
-    if upload.state == "open" and upload.offset == upload.length and upload.lock_token is None:
-        return complete(session=session, actor=actor, settings=settings, store=store, upload=upload)
-    return upload
+    """An upload whose bytes all arrived but whose completion failed (store outage, crash): complete it now.
+
+    Only under the upload's lease: while the request that sent the last bytes is still completing (it holds the
+    lease), the upload is reported as it is (offset = length) and left to that request.
+    """
+    if upload.state != "open" or upload.offset != upload.length:
+        return upload
+    if upload.lock_token is not None and upload.locked_until is not None and upload.locked_until > utcnow():
+        return upload
+    try:
+        token = _acquire_lease(session, upload, upload.length)
+    except (UploadLocked, Conflict, Gone):
+        # Another request took it over or finished it in the meantime: report its current state.
+        return get_upload(session=session, actor=actor, upload_id=upload.id, store=store)
+    return complete(session=session, actor=actor, settings=settings, store=store, upload=upload, token=token)
 
 
 def expires_header(upload: Upload) -> str:

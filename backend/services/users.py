@@ -105,7 +105,11 @@ def create_user(*, session: Session, actor: User | None, values: dict[str, Any])
     user = User(**values, password_hash=hash_password(password))
     session.add(user)
     audit.record(
-        session=session, actor=actor, action="user.create", entity="user", entity_id=user.id,
+        session=session,
+        actor=actor,
+        action="user.create",
+        entity="user",
+        entity_id=user.id,
         data={f: getattr(user, f) for f in PUBLIC_FIELDS},
     )
     commit_or_conflict(session, field="username", message="用户名或执法人员关联已存在")
@@ -131,7 +135,11 @@ def update_user(*, session: Session, actor: User, user_id: uuid.UUID, values: di
         _revoke_tokens(session, user)
     if diff:
         audit.record(
-            session=session, actor=actor, action="user.update", entity="user", entity_id=user.id,
+            session=session,
+            actor=actor,
+            action="user.update",
+            entity="user",
+            entity_id=user.id,
             data={"username": user.username, "changes": diff},
         )
         commit_or_conflict(session, field="username", message="用户名或执法人员关联已存在")
@@ -146,7 +154,11 @@ def deactivate_user(*, session: Session, actor: User, user_id: uuid.UUID) -> Non
     if apply_changes(user, {"active": False}, touch=False):
         _revoke_tokens(session, user)
         audit.record(
-            session=session, actor=actor, action="user.deactivate", entity="user", entity_id=user.id,
+            session=session,
+            actor=actor,
+            action="user.deactivate",
+            entity="user",
+            entity_id=user.id,
             data={"username": user.username},
         )
         session.commit()

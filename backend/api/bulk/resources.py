@@ -21,8 +21,12 @@ blp = Blueprint("bulk", __name__, url_prefix="/api/v1", description="批量导�
 
 MAX_UPLOAD_MB = 10
 KIND_PATTERN = "any(" + ", ".join(imports.KINDS) + ")"
-IMPORTERS = tuple(dict.fromkeys(r for k in imports.KINDS for r in access.roles_for(imports.POLICY_KIND[k], access.WRITE)))
-EXPORTERS = tuple(dict.fromkeys(r for k in imports.KINDS for r in access.roles_for(imports.POLICY_KIND[k], access.READ)))
+IMPORTERS = tuple(
+    dict.fromkeys(r for k in imports.KINDS for r in access.roles_for(imports.POLICY_KIND[k], access.WRITE))
+)
+EXPORTERS = tuple(
+    dict.fromkeys(r for k in imports.KINDS for r in access.roles_for(imports.POLICY_KIND[k], access.READ))
+)
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 

@@ -37,7 +37,8 @@ class VersionSchema(ApiSchema):
     category = Text(validate=one_of(ITEM_CATEGORIES), metadata={"description": "key 重点 / general 一般"})
     target_scope = text(SCOPE_MAX, metadata={"description": "检查对象范围"})
     specialty = Text(
-        allow_none=True, validate=length(None, max_len(CheckItemVersion, "specialty")),
+        allow_none=True,
+        validate=length(None, max_len(CheckItemVersion, "specialty")),
         metadata={"description": "要求检查人员具备的专业"},
     )
     change_note = text(NOTE_MAX, metadata={"description": "本版变更说明"})

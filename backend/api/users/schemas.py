@@ -19,10 +19,16 @@ class AccountSchema(ApiSchema):
     )
     display_name = text(max_len(User, "display_name"), required=True)
     password = fields.String(
-        required=True, load_only=True, validate=length(8, 256),
+        required=True,
+        load_only=True,
+        validate=length(8, 256),
         error_messages={"required": "必填", "null": "不能为空", "invalid": "应为字符串"},
     )
-    roles = Items(Text(validate=one_of(ROLES)), required=True, validate=[count(len(ROLES)), validate.Length(min=1, error="至少需要一个角色")])
+    roles = Items(
+        Text(validate=one_of(ROLES)),
+        required=True,
+        validate=[count(len(ROLES)), validate.Length(min=1, error="至少需要一个角色")],
+    )
     role_labels = fields.Method("_labels", dump_only=True)
     department_id = Id(allow_none=True)
     inspector_id = Id(allow_none=True, metadata={"description": "执法检查人员账号关联的人员记录"})

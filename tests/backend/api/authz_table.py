@@ -88,7 +88,8 @@ def inspector_file(w: Any) -> dict[str, Any]:
 
 
 def item_file(w: Any) -> dict[str, Any]:
-    return _csv(["事项编码", "部门编码", "事项名称", "检查要点"], [f"IMP-ITEM-{unique()}", w.dept_a_code, "导入事项", "是否合规"])
+    header = ["事项编码", "部门编码", "事项名称", "检查要点"]
+    return _csv(header, [f"IMP-ITEM-{unique()}", w.dept_a_code, "导入事项", "是否合规"])
 
 
 def new_inspector(w: Any) -> dict[str, Any]:
@@ -119,7 +120,9 @@ TABLE: dict[tuple[str, str], Expect | list[Expect]] = {
         body=lambda w: {"uscc": make_uscc("510802", 61_000_000 + unique()), "name": "新建企业有限公司"},
     ),
     ("GET", "/api/v1/enterprises/<enterprise_id>"): allow(*ENTERPRISE_READERS),
-    ("PATCH", "/api/v1/enterprises/<enterprise_id>"): allow(*ENTERPRISE_WRITERS, body=lambda w: {"phone": "0839-1234567"}),
+    ("PATCH", "/api/v1/enterprises/<enterprise_id>"): allow(
+        *ENTERPRISE_WRITERS, body=lambda w: {"phone": "0839-1234567"}
+    ),
     ("DELETE", "/api/v1/enterprises/<enterprise_id>"): allow(*ENTERPRISE_WRITERS),
     ("POST", "/api/v1/enterprises/<enterprise_id>/status"): allow(
         *ENTERPRISE_WRITERS, body=lambda w: {"status": "cancelled", "reason": "已注销"}
@@ -169,7 +172,9 @@ TABLE: dict[tuple[str, str], Expect | list[Expect]] = {
                         "checkpoints": [{"question": "是否合规？"}]},
     ),
     ("GET", "/api/v1/items/<item_id>"): allow(*DEPT_READERS, hide=["planner_other"]),
-    ("PATCH", "/api/v1/items/<item_id>"): allow("admin", "planner", hide=["planner_other"], body=lambda w: {"active": False}),
+    ("PATCH", "/api/v1/items/<item_id>"): allow(
+        "admin", "planner", hide=["planner_other"], body=lambda w: {"active": False}
+    ),
     ("DELETE", "/api/v1/items/<item_id>"): allow("admin", "planner", hide=["planner_other"]),
     ("GET", "/api/v1/items/<item_id>/versions"): allow(*DEPT_READERS, hide=["planner_other"]),
     ("POST", "/api/v1/items/<item_id>/versions"): allow(
@@ -212,8 +217,10 @@ TABLE: dict[tuple[str, str], Expect | list[Expect]] = {
         allow(*ENTERPRISE_READERS, path={"kind": "enterprises", "fmt": fmt}) for fmt in ("csv", "xlsx")
     ]
     + [
-        allow(*INSPECTOR_READERS, "planner_other", filtered=["planner_other"], path={"kind": "inspectors", "fmt": "csv"},
-              marker=lambda w: w.inspector_staff_no),
+        allow(
+            *INSPECTOR_READERS, "planner_other", filtered=["planner_other"],
+            path={"kind": "inspectors", "fmt": "csv"}, marker=lambda w: w.inspector_staff_no,
+        ),
         allow(*INSPECTOR_READERS, "planner_other", path={"kind": "inspectors", "fmt": "xlsx"}),
         allow(*DEPT_READERS, "planner_other", filtered=["planner_other"], path={"kind": "items", "fmt": "csv"},
               marker=lambda w: w.item_code),

@@ -46,8 +46,13 @@ def test_user_lifecycle(client, session, app, admin):
     _, headers = admin
     dept = factories.make_department(session)
     insp = factories.make_inspector(session, department=dept)
-    body = {"username": "wang.min", "display_name": "王敏", "password": "long-enough-1", "roles": ["inspector"],
-            "inspector_id": str(insp.id)}
+    body = {
+        "username": "wang.min",
+        "display_name": "王敏",
+        "password": "long-enough-1",
+        "roles": ["inspector"],
+        "inspector_id": str(insp.id),
+    }
     created = client.post("/api/v1/users", json=body, headers=headers)
     assert created.status_code == 201, created.get_json()
     user = created.get_json()
@@ -91,14 +96,18 @@ def test_user_rules_across_fields(client, session, admin):
     no_dept = client.post("/api/v1/users", json={**base, "roles": ["planner"]}, headers=headers)
     assert "department_id" in assert_error(no_dept, 422)["errors"]
     no_link = client.post(
-        "/api/v1/users", json={**base, "roles": ["inspector"], "department_id": str(factories.make_department(session).id)},
+        "/api/v1/users",
+        json={**base, "roles": ["inspector"], "department_id": str(factories.make_department(session).id)},
         headers=headers,
     )
     assert "inspector_id" in assert_error(no_link, 422)["errors"]
     factories.make_user(session, roles=["witness"], username="taken")
-    assert "username" in assert_error(
-        client.post("/api/v1/users", json={**base, "username": "taken", "roles": ["witness"]}, headers=headers), 409
-    )["errors"]
+    assert (
+        "username"
+        in assert_error(
+            client.post("/api/v1/users", json={**base, "username": "taken", "roles": ["witness"]}, headers=headers), 409
+        )["errors"]
+    )
 
 
 def test_admin_cannot_lock_themselves_out(client, admin):
@@ -110,12 +119,22 @@ def test_admin_cannot_lock_themselves_out(client, admin):
 def test_calendar_overrides(client, admin, token_for):
     _, headers = admin
     url = "/api/v1/calendar/overrides"
-    assert client.post(url, json={"day": "2026-10-10", "is_workday": True, "note": "调休上班"}, headers=headers).status_code == 201
-    assert "day" in assert_error(client.post(url, json={"day": "2026-10-10", "is_workday": False}, headers=headers), 409)[
-        "errors"
-    ]
+    assert (
+        client.post(
+            url, json={"day": "2026-10-10", "is_workday": True, "note": "调休上班"}, headers=headers
+        ).status_code
+        == 201
+    )
+    assert (
+        "day"
+        in assert_error(client.post(url, json={"day": "2026-10-10", "is_workday": False}, headers=headers), 409)[
+            "errors"
+        ]
+    )
     assert client.post(url, json={"day": "2027-01-02", "is_workday": False}, headers=headers).status_code == 201
-    assert [o["day"] for o in client.get(url, query_string={"year": 2026}, headers=headers).get_json()] == ["2026-10-10"]
+    assert [o["day"] for o in client.get(url, query_string={"year": 2026}, headers=headers).get_json()] == [
+        "2026-10-10"
+    ]
     assert client.patch(f"{url}/2026-10-10", json={"note": "改"}, headers=headers).get_json()["note"] == "改"
     assert "day" in assert_error(client.get(f"{url}/not-a-date", headers=headers), 422)["errors"]
     planner = token_for("planner")

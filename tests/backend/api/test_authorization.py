@@ -36,7 +36,7 @@ CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 
 
 def normalise(rule: str) -> str:
-    """"/api/v1/items/<uuid:item_id>" -> "/api/v1/items/<item_id>"."""
+    """ "/api/v1/items/<uuid:item_id>" -> "/api/v1/items/<item_id>"."""
     return CONVERTER.sub(r"<\1>", rule)
 
 
@@ -87,7 +87,10 @@ class World:
         ent = Enterprise(uscc=make_uscc("510802", 70_000_000 + n), name=f"世界企业{n}有限公司", region_code="510802")
         spare = Enterprise(uscc=make_uscc("510802", 80_000_000 + n), name=f"备用企业{n}有限公司", region_code="510802")
         insp = Inspector(
-            staff_no=f"W-{n}", name=f"执法人员{n}", department_id=dept_a.id, certificate_no=f"WCERT-{n}",
+            staff_no=f"W-{n}",
+            name=f"执法人员{n}",
+            department_id=dept_a.id,
+            certificate_no=f"WCERT-{n}",
             certificate_valid_until=date.today() + timedelta(days=100),
         )
         s.add_all([ent, spare, insp])
@@ -104,8 +107,13 @@ class World:
         s.flush()
         for version in (v1, v2, p1):
             s.add(Checkpoint(item_version_id=version.id, position=0, key="cp1", question="是否合规？"))
-        dept_of = {"planner": dept_a, "planner_other": dept_b, "approver": dept_a, "supervisor": dept_a,
-                   "inspector": dept_a}
+        dept_of = {
+            "planner": dept_a,
+            "planner_other": dept_b,
+            "approver": dept_a,
+            "supervisor": dept_a,
+            "inspector": dept_a,
+        }
         for role in ROLES:
             if role == "anonymous":
                 continue
@@ -119,8 +127,9 @@ class World:
             )
             s.add(user)
             self.users[role] = user
-        target = User(username=f"target-{n}", display_name="目标用户", password_hash=factories._PASSWORD_HASH,
-                      roles=["witness"])
+        target = User(
+            username=f"target-{n}", display_name="目标用户", password_hash=factories._PASSWORD_HASH, roles=["witness"]
+        )
         day = date(2200, 1, 1) + timedelta(days=n)
         s.add_all([target, CalendarOverride(day=day, is_workday=True, note="调休")])
         s.commit()
@@ -151,8 +160,10 @@ class World:
     def fresh_refresh_token(self) -> str:
         with self.app.app_context():
             pair = auth_service.login(
-                session=self.session, settings=self.app.config["SETTINGS"],
-                username=self.users["admin"].username, password=factories.PASSWORD,
+                session=self.session,
+                settings=self.app.config["SETTINGS"],
+                username=self.users["admin"].username,
+                password=factories.PASSWORD,
             )
         return pair.refresh_token
 

@@ -15,7 +15,17 @@ from backend.models import AuditEntry, CheckItemVersion, Enterprise, EnterpriseS
 from backend.services.uscc import make_uscc
 from tests import factories
 
-HEADER = ["统一社会信用代码", "名称", "行政区划代码", "行业代码", "登记状态", "专项库", "经营异常名录", "风险等级", "成立日期"]
+HEADER = [
+    "统一社会信用代码",
+    "名称",
+    "行政区划代码",
+    "行业代码",
+    "登记状态",
+    "专项库",
+    "经营异常名录",
+    "风险等级",
+    "成立日期",
+]
 
 
 def uscc(n: int) -> str:
@@ -29,8 +39,17 @@ def wrong_check_char(code: str) -> str:
 
 def rows(n: int, start: int = 0) -> list[list[str]]:
     return [
-        [uscc(start + i), f"广元市利州区测试{start + i}餐饮有限公司", "510802", "H6210", "存续", "食品", "否", "2",
-         "2016-05-01"]
+        [
+            uscc(start + i),
+            f"广元市利州区测试{start + i}餐饮有限公司",
+            "510802",
+            "H6210",
+            "存续",
+            "食品",
+            "否",
+            "2",
+            "2016-05-01",
+        ]
         for i in range(n)
     ]
 
@@ -95,7 +114,19 @@ def test_csv_encodings_are_detected(client, session, admin, encoding):
 def test_xlsx_with_typed_cells(client, session, admin):
     from datetime import datetime
 
-    body = [[uscc(1), "广元市利州区表格企业有限公司", 510802, "h6210", "在业", "食品、特种设备", True, 3.0, datetime(2016, 5, 1)]]
+    body = [
+        [
+            uscc(1),
+            "广元市利州区表格企业有限公司",
+            510802,
+            "h6210",
+            "在业",
+            "食品、特种设备",
+            True,
+            3.0,
+            datetime(2016, 5, 1),
+        ]
+    ]
     resp = upload(client, admin, xlsx_bytes(HEADER, body), "directory.xlsx")
     assert resp.status_code == 200, resp.get_json()
     ent = session.execute(select(Enterprise)).scalar_one()
@@ -130,7 +161,9 @@ def test_malformed_xlsx_is_a_clear_422(client, session, admin, data, name):
 
 
 def test_unknown_and_missing_columns(client, session, admin):
-    resp = upload(client, admin, csv_bytes(["统一社会信用代码", "名称", "注册资本", "Owner"], [[uscc(1), "甲", "100", "x"]]))
+    resp = upload(
+        client, admin, csv_bytes(["统一社会信用代码", "名称", "注册资本", "Owner"], [[uscc(1), "甲", "100", "x"]])
+    )
     body = resp.get_json()
     assert resp.status_code == 422 and "注册资本" in body["message"] and "Owner" in body["message"]
     assert body["errors"]["columns"][0].startswith("未知的列")
@@ -263,7 +296,7 @@ def test_update_touches_only_given_columns_and_records_status_history(client, se
 
 
 def test_sql_looking_and_formula_strings_survive_literally(client, session, admin):
-    names = ["'); DROP TABLE enterprise; --", "=HYPERLINK(\"http://x\")", "+86 甲", "@SUM(A1)", "a\\tb \\N"]
+    names = ["'); DROP TABLE enterprise; --", '=HYPERLINK("http://x")', "+86 甲", "@SUM(A1)", "a\\tb \\N"]
     body = [[uscc(i), n] for i, n in enumerate(names)]
     assert upload(client, admin, csv_bytes(["统一社会信用代码", "名称"], body)).get_json()["created"] == 5
     stored = sorted(session.execute(select(Enterprise.name)).scalars())
@@ -282,8 +315,13 @@ def test_sql_looking_and_formula_strings_survive_literally(client, session, admi
 def test_enterprise_export_round_trips(client, session, admin, fmt):
     for i in range(3):
         factories.make_enterprise(
-            session, special_libraries=["食品", "药品"], abnormal_list=bool(i % 2), lat=32.43 + i / 7, lng=105.84,
-            established_on=None if i else __import__("datetime").date(2001, 2, 3), status="operating",
+            session,
+            special_libraries=["食品", "药品"],
+            abnormal_list=bool(i % 2),
+            lat=32.43 + i / 7,
+            lng=105.84,
+            established_on=None if i else __import__("datetime").date(2001, 2, 3),
+            status="operating",
             phone="0839-3200000",
         )
     exported = client.get(f"/api/v1/exports/enterprises.{fmt}", headers=admin)
@@ -298,7 +336,9 @@ def test_enterprise_export_round_trips(client, session, admin, fmt):
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_inspector_and_item_exports_round_trip(client, session, admin, fmt):
     dept = factories.make_department(session, code="SCJG-510802")
-    factories.make_inspector(session, department=dept, specialties=["食品", "特种设备"], region_codes=["510802", "510821"])
+    factories.make_inspector(
+        session, department=dept, specialties=["食品", "特种设备"], region_codes=["510802", "510821"]
+    )
     factories.make_inspector(session, department=dept, certificate_valid_until=None, active=False)
     factories.make_item(session, department=dept)
     factories.make_item(session, department=dept, published=False, checkpoints=0)
@@ -333,7 +373,18 @@ def test_inspector_import_checks_departments_and_permissions(client, session, to
     assert insp.specialties == ["食品", "特种设备"] and insp.department_id == own.id
 
 
-ITEM_HEADER = ["事项编码", "部门编码", "事项名称", "抽查方式", "事项类别", "状态", "要点编号", "检查要点", "答案类型", "选项"]
+ITEM_HEADER = [
+    "事项编码",
+    "部门编码",
+    "事项名称",
+    "抽查方式",
+    "事项类别",
+    "状态",
+    "要点编号",
+    "检查要点",
+    "答案类型",
+    "选项",
+]
 
 
 def test_item_import_groups_checkpoints_and_versions_changes(client, session, token_for):

@@ -138,7 +138,9 @@ def test_status_change_records_history_with_reason(client, session, planner):
     assert "reason" in missing["errors"]["json"]
     blank = client.post(f"{BASE}/{ent.id}/status", json={"status": "cancelled", "reason": "  "}, headers=planner)
     assert_error(blank, 422)
-    ok = client.post(f"{BASE}/{ent.id}/status", json={"status": "cancelled", "reason": "已办理注销登记"}, headers=planner)
+    ok = client.post(
+        f"{BASE}/{ent.id}/status", json={"status": "cancelled", "reason": "已办理注销登记"}, headers=planner
+    )
     assert ok.status_code == 201
     assert ok.get_json()["from_status"] == "active" and ok.get_json()["to_status"] == "cancelled"
     same = client.post(f"{BASE}/{ent.id}/status", json={"status": "cancelled", "reason": "再次"}, headers=planner)
@@ -163,14 +165,33 @@ def test_deactivate_hides_from_default_list_but_keeps_the_row(client, session, p
 @pytest.fixture
 def directory(session):
     rows = [
-        dict(name="广元市利州区甲餐饮有限公司", region_code="510802", industry_code="H6210", risk_level=1,
-             special_libraries=["食品"]),
-        dict(name="旺苍县乙超市", region_code="510821", industry_code="F5212", risk_level=3, abnormal_list=True,
-             special_libraries=["食品"]),
-        dict(name="剑阁县丙电梯有限公司", region_code="510823", industry_code="C3435", risk_level=4,
-             serious_violation=True, blacklist=True, special_libraries=["特种设备"]),
-        dict(name="成都市丁科技有限公司", region_code="510104", industry_code="I6513", risk_level=2,
-             status="cancelled"),
+        dict(
+            name="广元市利州区甲餐饮有限公司",
+            region_code="510802",
+            industry_code="H6210",
+            risk_level=1,
+            special_libraries=["食品"],
+        ),
+        dict(
+            name="旺苍县乙超市",
+            region_code="510821",
+            industry_code="F5212",
+            risk_level=3,
+            abnormal_list=True,
+            special_libraries=["食品"],
+        ),
+        dict(
+            name="剑阁县丙电梯有限公司",
+            region_code="510823",
+            industry_code="C3435",
+            risk_level=4,
+            serious_violation=True,
+            blacklist=True,
+            special_libraries=["特种设备"],
+        ),
+        dict(
+            name="成都市丁科技有限公司", region_code="510104", industry_code="I6513", risk_level=2, status="cancelled"
+        ),
     ]
     return [factories.make_enterprise(session, **r) for r in rows]
 

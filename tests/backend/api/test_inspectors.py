@@ -43,7 +43,9 @@ def test_planner_creates_in_own_department_only(client, token_for, depts):
     planner = token_for("planner", department=own)
     created = client.post(BASE, json=body(own), headers=planner)
     assert created.status_code == 201, created.get_json()
-    refused = assert_error(client.post(BASE, json=body(other, staff_no="X2", certificate_no="C2"), headers=planner), 403)
+    refused = assert_error(
+        client.post(BASE, json=body(other, staff_no="X2", certificate_no="C2"), headers=planner), 403
+    )
     assert "department_id" in refused["errors"]
     # department omitted: the planner's own
     implicit = body(own, staff_no="SC-0002", certificate_no="C3")
@@ -55,12 +57,14 @@ def test_duplicates_are_409_naming_the_field(client, token_for, depts):
     own, _ = depts
     planner = token_for("planner", department=own)
     client.post(BASE, json=body(own), headers=planner)
-    assert "staff_no" in assert_error(client.post(BASE, json=body(own, certificate_no="other"), headers=planner), 409)[
-        "errors"
-    ]
-    assert "certificate_no" in assert_error(client.post(BASE, json=body(own, staff_no="other"), headers=planner), 409)[
-        "errors"
-    ]
+    assert (
+        "staff_no"
+        in assert_error(client.post(BASE, json=body(own, certificate_no="other"), headers=planner), 409)["errors"]
+    )
+    assert (
+        "certificate_no"
+        in assert_error(client.post(BASE, json=body(own, staff_no="other"), headers=planner), 409)["errors"]
+    )
 
 
 def test_other_departments_inspectors_are_invisible(client, session, token_for, depts):
@@ -116,7 +120,11 @@ def test_list_filters(client, session, token_for, depts):
     own, _ = depts
     factories.make_inspector(session, department=own, name="甲", specialties=["食品"], region_codes=["510802"])
     factories.make_inspector(
-        session, department=own, name="乙", specialties=["特种设备"], region_codes=["510821"],
+        session,
+        department=own,
+        name="乙",
+        specialties=["特种设备"],
+        region_codes=["510821"],
         certificate_valid_until=date.today() - timedelta(days=1),
     )
     admin = token_for("admin")
@@ -149,7 +157,8 @@ def test_conflicts_crud_and_scope(client, session, token_for, depts):
     )
     assert_error(dup, 409)
     bad_reason = client.post(
-        "/api/v1/conflicts", json={"inspector_id": str(insp.id), "enterprise_id": str(ent.id), "reason": "x"},
+        "/api/v1/conflicts",
+        json={"inspector_id": str(insp.id), "enterprise_id": str(ent.id), "reason": "x"},
         headers=planner,
     )
     assert "reason" in assert_error(bad_reason, 422)["errors"]["json"]
@@ -160,6 +169,9 @@ def test_conflicts_crud_and_scope(client, session, token_for, depts):
         "/api/v1/conflicts", json={"inspector_id": str(insp.id), "enterprise_id": str(ent.id)}, headers=stranger
     )
     assert_error(hidden, 404)
-    assert client.patch(f"/api/v1/conflicts/{cid}", json={"note": "已核实"}, headers=planner).get_json()["note"] == "已核实"
+    assert (
+        client.patch(f"/api/v1/conflicts/{cid}", json={"note": "已核实"}, headers=planner).get_json()["note"]
+        == "已核实"
+    )
     assert client.delete(f"/api/v1/conflicts/{cid}", headers=planner).status_code == 204
     assert_error(client.get(f"/api/v1/conflicts/{cid}", headers=planner), 404)

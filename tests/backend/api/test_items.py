@@ -63,9 +63,9 @@ def test_checkpoint_rules(client, planner):
     assert_error(blank, 422)
     method = new_item(client, planner, code="C4", methods=["飞行检查"])
     assert "methods" in assert_error(method, 422)["errors"]["json"]
-    assert "code" in assert_error(new_item(client, planner, code="SCJG-01") and new_item(client, planner), 409)[
-        "errors"
-    ]
+    assert (
+        "code" in assert_error(new_item(client, planner, code="SCJG-01") and new_item(client, planner), 409)["errors"]
+    )
 
 
 def test_edit_publish_new_version_and_immutability(client, session, planner, token_for, dept):
@@ -101,8 +101,14 @@ def test_edit_publish_new_version_and_immutability(client, session, planner, tok
     assert statuses == {1: "retired", 2: "published"}
     assert_error(client.patch(f"{BASE}/{iid}/versions/{v1}", json={"name": "改"}, headers=planner), 409)
     actions = [a for (a,) in session.execute(select(AuditEntry.action).where(AuditEntry.entity == "check_item"))]
-    assert actions == ["check_item.create", "check_item.edit_draft", "check_item.publish", "check_item.new_version",
-                       "check_item.edit_draft", "check_item.publish"]
+    assert actions == [
+        "check_item.create",
+        "check_item.edit_draft",
+        "check_item.publish",
+        "check_item.new_version",
+        "check_item.edit_draft",
+        "check_item.publish",
+    ]
 
 
 def test_publish_needs_a_checkpoint(client, planner):
@@ -133,7 +139,9 @@ def test_other_department_items_are_hidden(client, session, token_for, dept):
     planner = token_for("planner", department=dept)
     assert client.get(BASE, headers=planner).get_json() == []
     assert_error(client.get(f"{BASE}/{version.item_id}", headers=planner), 404)
-    assert_error(client.patch(f"{BASE}/{version.item_id}/versions/{version.id}", json={"name": "x"}, headers=planner), 404)
+    assert_error(
+        client.patch(f"{BASE}/{version.item_id}/versions/{version.id}", json={"name": "x"}, headers=planner), 404
+    )
     assert_error(client.post(f"{BASE}/{version.item_id}/versions/{version.id}/publish", headers=planner), 404)
     assert session.get(CheckItemVersion, version.id).status == "draft"
     # the supervisor of the department reads but may not publish

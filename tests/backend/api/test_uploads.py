@@ -636,3 +636,138 @@ def test_chunked_upload_with_wrong_bytes_aborts_and_leaves_nothing_readable(clie
     assert tus_head(client, team.ha, location).status_code == 410
     assert not store_of(app).exists(evidence_key(ev["sha256"]))
     assert evidence_row(session, ev["evidence_id"]).status == "declared"
+
+
+# -- completion races (regressions from the chaos e2e) ---------------------------------------------------
+
+
+def evidence_actions(session, evidence_id) -> list[str]:
+    return [
+        a
+        for (a,) in session.execute(
+            select(AuditEntry.action).where(AuditEntry.entity_id == evidence_id).order_by(AuditEntry.seq)
+        )
+    ]
+
+
+def upload_row(session, location) -> Upload:
+    return session.get(Upload, uuid.UUID(location.rsplit("/", 1)[1]), populate_existing=True)
+
+
+def during_acceptance(monkeypatch, action):
+    """Run `action()` once, inside the first acceptance, after the full offset is committed (the racing window)."""
+    real = upload_service.probe_stored
+    results = []
+    fired = []
+
+    def probe_then_race(*args, **kwargs):
+        if not fired:
+            fired.append(True)  # before action(): an acceptance inside it must not race again
+            results.append(action())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(upload_service, "probe_stored", probe_then_race)
+    return results
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole_file", "chunked"])
+def test_head_while_the_last_patch_is_completing_is_not_a_false_460(client, session, team, monkeypatch, chunked):
+    data = jpeg_bytes(seed=40)
+    ev = declare(client, team.ha, team.form, data)
+    location = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    start = len(data) // 2 if chunked else 0
+    if chunked:
+        assert tus_patch(client, team.ha, location, 0, data[:start]).status_code == 204
+
+    def head():
+        row = upload_row(session, location)
+        assert (row.state, row.offset) == ("open", len(data))  # the window the HEAD used to fall into
+        resp = tus_head(client, team.ha, location)
+        return resp.status_code, resp.headers.get("Upload-Offset")
+
+    heads = during_acceptance(monkeypatch, head)
+    resp = tus_patch(client, team.ha, location, start, data[start:])
+    assert resp.status_code == 204 and resp.headers["Upload-Offset"] == str(len(data))
+    assert heads == [(200, str(len(data)))]
+    assert evidence_row(session, ev["evidence_id"]).status == "received"
+    assert upload_row(session, location).state == "completed"
+    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+
+
+def test_head_finishes_a_whole_file_upload_whose_completion_was_interrupted(client, session, team, monkeypatch):
+    from storage.errors import StorageUnavailable
+
+    data = jpeg_bytes(seed=41)
+    ev = declare(client, team.ha, team.form, data)
+    location = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    real = upload_service.probe_stored
+
+    def outage(*args, **kwargs):
+        raise StorageUnavailable()
+
+    monkeypatch.setattr(upload_service, "probe_stored", outage)
+    assert_error(tus_patch(client, team.ha, location, 0, data), 503)
+    row = upload_row(session, location)
+    assert (row.state, row.offset, row.lock_token) == ("open", len(data), None)  # the lease was released
+    monkeypatch.setattr(upload_service, "probe_stored", real)
+    head = tus_head(client, team.ha, location)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(len(data))
+    assert evidence_row(session, ev["evidence_id"]).status == "received"
+    assert upload_row(session, location).state == "completed"
+    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+
+
+@pytest.mark.parametrize("chunk", [None, 20_000], ids=["whole_file", "chunked"])
+def test_second_upload_of_a_received_evidence_completes_without_a_second_receipt(client, session, team, app, chunk):
+    data = jpeg_bytes(800, 600, seed=42)
+    ev = declare(client, team.ha, team.form, data)
+    first = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    second = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    assert tus_patch(client, team.ha, first, 0, data).status_code == 204
+    received = evidence_row(session, ev["evidence_id"])
+    received_at, thumbnail_key = received.received_at, received.thumbnail_key
+    with store_of(app).get(thumbnail_key) as reader:
+        thumbnail = reader.read()
+
+    resp = tus_patch(client, team.ha, second, 0, data[:chunk] if chunk else data)
+    assert resp.status_code == 204 and resp.headers["Upload-Offset"] == str(len(data))
+    assert tus_head(client, team.ha, second).headers["Upload-Offset"] == str(len(data))
+    assert upload_row(session, second).state == "completed"
+    row = evidence_row(session, ev["evidence_id"])
+    assert row.received_at == received_at and row.thumbnail_key == thumbnail_key
+    with store_of(app).get(thumbnail_key) as reader:
+        assert reader.read() == thumbnail
+    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+
+
+def test_two_uploads_of_one_evidence_finishing_together_give_one_receipt(client, session, team, monkeypatch):
+    data = jpeg_bytes(seed=43)
+    ev = declare(client, team.ha, team.form, data)
+    first = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    second = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    # The second upload is accepted while the first is being probed: the first must not accept again.
+    raced = during_acceptance(monkeypatch, lambda: tus_patch(client, team.ha, second, 0, data).status_code)
+    resp = tus_patch(client, team.ha, first, 0, data)
+    assert raced == [204] and resp.status_code == 204 and resp.headers["Upload-Offset"] == str(len(data))
+    assert upload_row(session, first).state == upload_row(session, second).state == "completed"
+    assert evidence_row(session, ev["evidence_id"]).status == "received"
+    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+
+
+@pytest.mark.parametrize("first_chunk", [20_000, 1000], ids=["sniffable", "too_short_to_sniff"])
+def test_chunked_upload_stores_the_sniffed_type_not_the_declared_one(client, session, team, app, first_chunk):
+    data = jpeg_bytes(800, 600, seed=44)
+    ev = declare(client, team.ha, team.form, data)
+    location = tus_create(client, team.ha, ev["evidence_id"], len(data)).headers["Location"]
+    row = upload_row(session, location)
+    row.filetype = "text/html"  # what the client claims; the object must never be served as that
+    session.add(row)
+    session.commit()
+    assert tus_patch(client, team.ha, location, 0, data[:first_chunk]).status_code == 204
+    resp = tus_patch(client, team.ha, location, first_chunk, data[first_chunk:])
+    assert resp.status_code == 204 and resp.headers["Upload-Offset"] == str(len(data))
+    stored = store_of(app).stat(evidence_key(ev["sha256"]))
+    expected = {"image/jpeg"} if first_chunk >= upload_service.SNIFF_BYTES else {"image/jpeg", "application/octet-stream"}
+    assert stored.content_type in expected
+    with store_of(app).get(evidence_key(ev["sha256"])) as reader:
+        assert reader.read() == data

@@ -47,7 +47,9 @@ def test_demo_creates_a_realistic_directory_once(app, session):
     skipped = run(app, "demo", "--if-empty")
     assert skipped.exit_code == 0 and "跳过" in skipped.output
     accounts = run(app, "demo", "accounts")
-    assert "admin" in accounts.output and "广元市利州区市场监督管理局" in accounts.output and "监督员" in accounts.output
+    assert (
+        "admin" in accounts.output and "广元市利州区市场监督管理局" in accounts.output and "监督员" in accounts.output
+    )
 
 
 def test_demo_is_reproducible_from_the_seed(app, session, tmp_path):

@@ -48,7 +48,8 @@ def test_converters():
     assert imports.list_cells(8, 3)(["食品；药品、食品", ""]) == ([["食品", "药品"], []], {})
     assert imports.list_cells(8, 1)(["甲,乙"])[1] == {0: "最多 1 项"}
     assert imports.text_cells(3, required=True)(["  ab ", "", "abcd"]) == (
-        ["ab", "", "abcd"], {1: "不能为空", 2: "长度不能超过 3 个字符（当前 4 个）"}
+        ["ab", "", "abcd"],
+        {1: "不能为空", 2: "长度不能超过 3 个字符（当前 4 个）"},
     )
     assert imports.float_cells(-90, 90)(["32.5", "nan", "91"])[1] == {1: "应在 -90–90 之间", 2: "应在 -90–90 之间"}
 
@@ -103,8 +104,8 @@ def read_all(data: bytes, **kw):
     try:
         out = []
         for chunk in table.chunks:
-            rows = list(zip(*chunk.columns)) if chunk.columns and len(chunk.columns[0]) else []
-            out.extend(zip(chunk.numbers, map(list, rows)))
+            rows = list(zip(*chunk.columns, strict=True)) if chunk.columns and len(chunk.columns[0]) else []
+            out.extend(zip(chunk.numbers, map(list, rows), strict=True))
         return table.header, out
     finally:
         table.close()
