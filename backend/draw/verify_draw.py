@@ -880,6 +880,8 @@ def _fast_keys_serial(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[s
 
 #: Below this many rows the draw stays in one process: starting workers costs more than it saves.
 PARALLEL_MIN_ROWS = 200_000
+
+
 def _fast_keys_worker(conn: Any, seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> None:
     """Forked worker: sends the fast keys of its rows as packed binary64 (the same bits as in the parent).
 
@@ -937,7 +939,7 @@ def _fast_keys(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, flo
             started.append((i, receiver, process))
         keys = _fast_keys_serial(seed, rows[bounds[0] : bounds[1]], weight_floats)
         done = 1
-        for i, receiver, process in started:
+        for i, receiver, _process in started:
             if i != done:
                 break
             try:
