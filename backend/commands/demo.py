@@ -7,6 +7,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -159,6 +160,7 @@ DEPARTMENTS = (
     ("WJJ-510802", "广元市利州区卫生健康局", "wjj"),
     ("YJJ-510802", "广元市利州区应急管理局", "yjj"),
 )
+RARE_SPECIALTIES = {"计量"}
 SPECIALTIES = {
     "scjg": ["企业公示", "食品", "特种设备", "药品", "计量", "广告", "价格"],
     "wjj": ["公共卫生", "医疗", "饮用水"],
@@ -495,7 +497,10 @@ def seed(session: Session, *, seed_value: int = 2026, enterprises: int = 2400) -
                 if expired
                 else today + timedelta(days=rng.randint(60, 1500))
             )
-            specialties = rng.sample(SPECIALTIES[key], k=min(len(SPECIALTIES[key]), rng.randint(1, 3)))
+            # 计量 needs its own qualification: in the demo only the first two of 市场监管局 (the demo
+            # inspector accounts) hold it, so the demo 计量 draw below always lands on their phones.
+            pool = [s for s in SPECIALTIES[key] if s not in RARE_SPECIALTIES]
+            specialties = rng.sample(pool, k=min(len(pool), rng.randint(1, 3)))
             if i < 2:
                 specialties = list(SPECIALTIES[key])
             insp = Inspector(
@@ -579,6 +584,115 @@ def seed(session: Session, *, seed_value: int = 2026, enterprises: int = 2400) -
     return counts
 
 
+# The demo draw: a joint 计量 + 公共场所卫生 check of 商场超市、宾馆 in 利州区, led by 市场监管局.
+DRAW_FILTERS = {"region_codes": ["510802"], "industry_codes": ["F5211", "F5212", "H6110"]}
+DRAW_ITEMS = ("SCJG-06", "WJJ-01")
+DRAW_MAX_FORMS = 15
+WITNESS_SOURCE = "见证人号码"
+
+
+def seed_draw(session: Session, settings: Any, *, seed_value: int = 2026, today: date | None = None) -> str:
+    """Plan -> task -> notice -> witness numbers -> draw -> dispatch, through the real services.
+
+    Returns a line for the console; a day the holiday calendar does not cover (or a directory too small
+    for a 5 % draw) skips the draw with a note instead of failing the demo."""
+    from ..errors import DomainError
+    from ..services import draws, plans, tasks
+    from ..services.population import count_eligible, max_count
+    from ..services.workdays import CalendarNotCovered, plan_deadline
+
+    today = today or date.today()
+    rng = random.Random(f"{seed_value}-draw")  # noqa: S311 - the witness numbers; the draw's secret is fresh
+    names = [a[0] for a in ACCOUNTS]
+    found = session.execute(select(User).where(User.username.in_(names))).scalars()  # type: ignore[attr-defined]
+    users = {u.username: u for u in found}
+    planner, approver, witness = users["planner"], users["approver"], users["witness"]
+    try:
+        tasks.add_workdays(session, today, 5)  # dispatch needs the calendar up to 5 工作日 ahead
+        inspection_day = tasks.add_workdays(session, today, 2)
+        deadline = plan_deadline(inspection_day.year, overrides=tasks.calendar_overrides(session))
+        if deadline < inspection_day:  # demo run after 11月20日: keep the plan open to year end
+            deadline = plan_deadline(inspection_day.year, 12, 31, overrides=tasks.calendar_overrides(session))
+    except CalendarNotCovered as exc:
+        return f"未创建演示摇号：{exc.message}"
+    size = count_eligible(session, DRAW_FILTERS)
+    count = min(DRAW_MAX_FORMS, max_count(Decimal("0.05"), size))
+    if count < 2:
+        return f"未创建演示摇号：商场超市、宾馆仅 {size} 户，按 5% 上限不足 2 户（请增加 --enterprises）"
+    items = {
+        i.code: i
+        for i in session.execute(select(CheckItem).where(CheckItem.code.in_(DRAW_ITEMS))).scalars()  # type: ignore[attr-defined]
+    }
+    item_ids = {code: item.id for code, item in items.items()}
+    versions: dict[str, uuid.UUID] = {}
+    for code, item in items.items():
+        for version in session.execute(select(CheckItemVersion).where(CheckItemVersion.item_id == item.id)).scalars():
+            if version.status == "published":
+                versions[code] = version.id
+    wjj = session.execute(select(Department).where(Department.code == "WJJ-510802")).scalar_one()  # type: ignore[arg-type]
+    year = inspection_day.year
+    try:
+        plan = plans.create_plan(
+            session=session,
+            actor=planner,
+            values={
+                "name": f"{year} 年度利州区商场超市、宾馆计量和公共场所卫生部门联合双随机抽查计划",
+                "year": year,
+                "item_ids": [item_ids[c] for c in DRAW_ITEMS],
+                "target_scope": "利州区内存续、在业的百货商场、超市和宾馆",
+                "target_filters": DRAW_FILTERS,
+                "methods": ["实地检查"],
+                "ratio": "0.05",
+                "participating_department_ids": [wjj.id],
+                "deadline": deadline,
+            },
+        )
+        plans.submit_plan(session=session, actor=planner, plan_id=plan.id)
+        plans.approve_plan(session=session, actor=approver, settings=settings, plan_id=plan.id)
+        plans.publish_plan(session=session, actor=planner, settings=settings, plan_id=plan.id)
+        task = tasks.create_task(
+            session=session,
+            actor=planner,
+            values={
+                "plan_id": plan.id,
+                "name": f"{year} 年商场超市、宾馆联合抽查（第一批）",
+                "item_version_ids": [versions[c] for c in DRAW_ITEMS],
+                "target_filters": DRAW_FILTERS,
+                "count": count,
+                "strata_key": "industry_code",
+                "inspection_date": inspection_day,
+            },
+            today=today,
+        )
+        draws.publish_notice(
+            session=session,
+            actor=planner,
+            settings=settings,
+            task_id=task.id,
+            entropy_sources=[
+                {
+                    "name": WITNESS_SOURCE,
+                    "kind": "numbers",
+                    "count": 5,
+                    "description": "公告后由到场监督员现场报出的 5 个号码（RFC 3797 格式）",
+                }
+            ],
+            today=today,
+        )
+        numbers = [rng.randint(0, 99) for _ in range(5)]
+        draws.enter_entropy(session=session, actor=witness, task_id=task.id, source=WITNESS_SOURCE, numbers=numbers)
+        draws.perform_draw(session=session, actor=planner, settings=settings, task_id=task.id)
+        result = draws.dispatch(session=session, actor=planner, task_id=task.id, today=today)
+    except DomainError as exc:
+        session.rollback()
+        detail = f"（{exc.errors}）" if exc.errors else ""
+        return f"未完成演示摇号：{exc.message}{detail}"
+    return (
+        f"演示摇号：计划“{plan.name}”已公布，任务 {task.code} 已公告、摇号并派发 {result.forms} 份检查表"
+        f"（检查日期 {inspection_day.isoformat()}），执法人员账号 inspector、inspector2 登录即可看到。"
+    )
+
+
 def accounts_table(session: Session) -> list[tuple[str, str, str]]:
     names = [a[0] for a in ACCOUNTS]
     users = {u.username: u for u in session.execute(select(User).where(User.username.in_(names))).scalars()}  # type: ignore[attr-defined]
@@ -618,11 +732,18 @@ def demo_group(ctx: click.Context, if_empty: bool, seed_value: int, enterprises:
                 return
             raise click.ClickException("数据库中已有数据；演示数据只能写入空数据库（或使用 --if-empty 跳过）")
         counts = seed(session, seed_value=seed_value, enterprises=enterprises)
+        drawn = seed_draw(
+            session,
+            current_app.config["SETTINGS"],
+            seed_value=seed_value,
+            today=current_app.config.get("SHUANGSUI_TODAY") or date.today(),
+        )
     click.echo(
         f"演示数据已创建：{counts['departments']} 个部门，{counts['enterprises']} 个检查对象，"
         f"{counts['inspectors']} 名执法人员，{counts['items']} 个抽查事项（{counts['checkpoints']} 个检查要点），"
         f"{counts['accounts']} 个演示账号（密码 {DEMO_PASSWORD}）。"
     )
+    click.echo(drawn)
 
 
 @demo_group.command("accounts")

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import date
 
 from sqlalchemy import func, select
 
 from backend.commands.demo import _enterprises
-from backend.models import AuditEntry, CheckItemVersion, Department, Enterprise, Inspector, User
+from backend.models import (
+    AuditEntry,
+    CheckItemVersion,
+    Department,
+    Draw,
+    Enterprise,
+    InspectionForm,
+    InspectionTask,
+    Inspector,
+    User,
+)
 from backend.services.auth import check_password
 from backend.services.uscc import is_valid_uscc
+from backend.services.workdays import covered_years
+from tests import factories
 
 
 def run(app, *args):
@@ -50,6 +63,37 @@ def test_demo_creates_a_realistic_directory_once(app, session):
     assert (
         "admin" in accounts.output and "广元市利州区市场监督管理局" in accounts.output and "监督员" in accounts.output
     )
+
+
+def test_demo_draws_and_dispatches_forms_to_the_demo_inspectors(app, session, client):
+    app.config["SHUANGSUI_TODAY"] = date(2026, 3, 2)  # a Monday the holiday calendar covers
+    started = time.perf_counter()
+    result = run(app, "demo", "--seed", "7")
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - started < 10
+    assert "演示摇号" in result.output and "派发" in result.output, result.output
+    users = {u.username: u for u in session.execute(select(User)).scalars()}
+    draw = session.execute(select(Draw)).scalar_one()
+    assert draw.status == "performed" and 10 <= draw.selected_count <= 20
+    task = session.get(InspectionTask, draw.task_id)
+    assert task.status == "dispatched"
+    assert date(2026, 3, 2) < task.inspection_date <= date(2026, 3, 9)  # within 5 工作日
+    for name in ("inspector", "inspector2"):
+        pulled = client.get("/api/v1/sync/pull", headers=factories.auth_headers(app, users[name]))
+        assert pulled.status_code == 200, pulled.get_json()
+        forms = pulled.get_json()["forms"]
+        assert len(forms) >= 2 and all(f["status"] == "dispatched" for f in forms), name
+    notices = client.get("/api/v1/public/notices")  # no sign-in
+    assert notices.status_code == 200
+    assert [n["draw_id"] for n in notices.get_json()] == [str(draw.id)]
+
+
+def test_demo_skips_the_draw_outside_the_holiday_calendar(app, session):
+    app.config["SHUANGSUI_TODAY"] = date(max(covered_years()) + 1, 6, 1)
+    result = run(app, "demo", "--seed", "7", "--enterprises", "300")
+    assert result.exit_code == 0, result.output
+    assert "未创建演示摇号" in result.output and count(session, Department) == 3
+    assert count(session, Draw) == 0 and count(session, InspectionForm) == 0
 
 
 def test_demo_is_reproducible_from_the_seed(app, session, tmp_path):
