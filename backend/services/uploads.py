@@ -197,15 +197,22 @@ def get_upload(*, session: Session, actor: User, upload_id: uuid.UUID, store: An
 
 
 def _expire(session: Session, upload: Upload, store: Any | None) -> None:
+    _end_upload(session, upload, store, state="expired", error="expired", action="upload.expire", actor=None)
+
+
+def _end_upload(
+    session: Session, upload: Upload, store: Any | None, *, state: str, error: str, action: str, actor: User | None
+) -> None:
+    """Abort the store's multipart upload (if any), mark the upload ended and audit it, in one commit."""
     if store is not None and upload.store_ref:
         _abort_quietly(store, upload.store_ref)
-    upload.state = "expired"
-    upload.error = "expired"
+    upload.state = state
+    upload.error = error
     session.add(upload)
     audit.record(
         session=session,
-        actor=None,
-        action="upload.expire",
+        actor=actor,
+        action=action,
         entity="upload",
         entity_id=upload.id,
         data={"evidence_id": str(upload.evidence_id), "offset": upload.offset},
@@ -230,20 +237,7 @@ def terminate(*, session: Session, actor: User, store: Any, upload_id: uuid.UUID
         raise Conflict("上传已完成，证据不可删除")
     if upload.lock_token and upload.locked_until and upload.locked_until > utcnow():
         raise UploadLocked("该上传正在写入，请稍后再试")
-    if upload.store_ref:
-        _abort_quietly(store, upload.store_ref)
-    upload.state = "aborted"
-    upload.error = "terminated"
-    session.add(upload)
-    audit.record(
-        session=session,
-        actor=actor,
-        action="upload.terminate",
-        entity="upload",
-        entity_id=upload.id,
-        data={"evidence_id": str(upload.evidence_id), "offset": upload.offset},
-    )
-    session.commit()
+    _end_upload(session, upload, store, state="aborted", error="terminated", action="upload.terminate", actor=actor)
 
 
 def purge_expired(*, session: Session, store: Any, limit: int = 500) -> int:
