@@ -21,7 +21,8 @@ import io
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any, BinaryIO
@@ -325,7 +326,6 @@ def append(
     checksum: ChunkChecksum | None,
 ) -> Upload:
     """tus PATCH: append the body at `offset`; complete the evidence when the last byte arrives."""
-    from storage import IncompleteStream, StorageError
 
     upload = get_upload(session=session, actor=actor, upload_id=upload_id, store=store)
     if offset is None or offset < 0:
@@ -364,7 +364,7 @@ def append(
             stream=stream,
             evidence=evidence,
         )
-    try:
+    with _writing_upload(session, upload, store, actor, evidence, token, checksum_mismatch_fails=False):
         progress = _stream_blocks(
             session=session,
             upload=upload,
@@ -376,21 +376,6 @@ def append(
             kind=evidence.kind if evidence is not None else None,
             declared_sha256=evidence.sha256 if evidence is not None else None,
         )
-    except _MediaRefused as refused:
-        _fail_upload(
-            session, upload, store, actor, evidence, reason=refused.message, token=token, reject=True
-        )
-        raise UnsupportedMedia(refused.message, reason=refused.reason) from None
-    except (IncompleteStream, OSError) as exc:
-        # The client went away mid-body: keep the whole blocks that arrived (none with a checksum).
-        _release(session, upload.id, token)
-        raise BadRequest("上传连接中断，请查询偏移量后续传") from exc
-    except StorageError as exc:
-        _release(session, upload.id, token)
-        raise _storage_error(exc) from exc
-    except BaseException:
-        _release(session, upload.id, token)
-        raise
     # The last bytes: the lease is kept until completion is committed, so a HEAD meanwhile (finish_pending)
     # never completes the same upload a second time.
     final = progress.offset == upload.length
@@ -851,7 +836,6 @@ def _append_whole(
         IncompleteStream,
         MediaRejected,
         ObjectExists,
-        StorageError,
         StoredObject,
         evidence_key,
     )
@@ -887,7 +871,7 @@ def _append_whole(
 
     reader = _BlockReader(stream, upload.length, on_bytes)
     key = evidence_key(evidence.sha256)
-    try:
+    with _writing_upload(session, upload, store, actor, evidence, token, checksum_mismatch_fails=True):
         try:
             stored = store.put(key, reader, upload.length)
         except ObjectExists:
@@ -904,22 +888,6 @@ def _append_whole(
             if digest.hexdigest() != evidence.sha256:
                 raise DigestMismatch(expected=evidence.sha256, actual=digest.hexdigest()) from None
             stored = StoredObject(key=key, size=upload.length, sha256=evidence.sha256, deduplicated=True)
-    except _MediaRefused as refused:
-        _fail_upload(
-            session, upload, store, actor, evidence, reason=refused.message, token=token, reject=True
-        )
-        raise UnsupportedMedia(refused.message, reason=refused.reason) from None
-    except DigestMismatch as exc:
-        _checksum_failed(session, upload, store, actor, evidence, exc.actual)
-    except (IncompleteStream, OSError) as exc:
-        _release(session, upload.id, token)
-        raise BadRequest("上传连接中断，请查询偏移量后续传") from exc
-    except StorageError as exc:
-        _release(session, upload.id, token)
-        raise _storage_error(exc) from exc
-    except BaseException:
-        _release(session, upload.id, token)
-        raise
     session.rollback()
     fresh = session.get(Upload, upload.id, populate_existing=True)
     assert fresh is not None
@@ -1096,6 +1064,45 @@ def _settle_received(*, session: Session, actor: User, store: Any | None, upload
     )
     session.commit()
     return row
+
+
+@contextmanager
+def _writing_upload(
+    session: Session,
+    upload: Upload,
+    store: Any,
+    actor: User,
+    evidence: Evidence | None,
+    token: str,
+    *,
+    checksum_mismatch_fails: bool,
+) -> Iterator[None]:
+    """Map what can go wrong while bytes are written to the upload's fate and the API error; the lease is
+    always released or handed to the failure path, so no upload stays locked by a dead request."""
+    from storage import DigestMismatch, IncompleteStream, StorageError
+
+    try:
+        yield
+    except _MediaRefused as refused:
+        _fail_upload(
+            session, upload, store, actor, evidence, reason=refused.message, token=token, reject=True
+        )
+        raise UnsupportedMedia(refused.message, reason=refused.reason) from None
+    except DigestMismatch as exc:
+        if checksum_mismatch_fails and evidence is not None:
+            _checksum_failed(session, upload, store, actor, evidence, exc.actual)
+        _release(session, upload.id, token)
+        raise _storage_error(exc) from exc
+    except (IncompleteStream, OSError) as exc:
+        # The client went away mid-body: keep the whole blocks that arrived (none with a checksum).
+        _release(session, upload.id, token)
+        raise BadRequest("上传连接中断，请查询偏移量后续传") from exc
+    except StorageError as exc:
+        _release(session, upload.id, token)
+        raise _storage_error(exc) from exc
+    except BaseException:
+        _release(session, upload.id, token)
+        raise
 
 
 def _checksum_failed(
