@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Verifiable 双随机 draw (shuangsui-draw-v1): the server's algorithm and the standalone verifier in one file.
+"""Verifiable 双随机 draw (shuangsui-draw-v2): the server's algorithm and the standalone verifier in one file.
 
 This one file is both what the platform runs and what anyone downloads to check a published draw.
 It needs nothing but Python 3.11+ and its standard library; it never touches a database or the network.
@@ -9,7 +9,7 @@ It needs nothing but Python 3.11+ and its standard library; it never touches a d
 exits 0 after printing "验证通过 / verification passed", 1 after listing every difference it found,
 2 on a usage error.
 
-Algorithm shuangsui-draw-v1 (anchors: RFC 3797 key strings, draft-thomson-elegy-vrs commit-then-HKDF,
+Algorithm shuangsui-draw-v2 (anchors: RFC 3797 key strings, draft-thomson-elegy-vrs commit-then-HKDF,
 ICANN OCTO-041 hash-and-sort)
 --------------------------------------------------------------------------------------------------
 Population. Rows (uscc, stratum, weight); weight is a decimal string with exactly six places
@@ -30,13 +30,19 @@ salt = SHA-256(UTF-8(key_string || beacon)); the number of sources is fixed by t
 source ends with its only "/", so the concatenation is unambiguous.
 
 Seed. HKDF-SHA256 (RFC 5869): ikm = secret, salt as above,
-info = "shuangsui-draw-v1|" + population_digest + "|" + canonical JSON of the parameters, L = 32.
+info = "shuangsui-draw-v2|" + population_digest + "|" + canonical JSON of the parameters, L = 32.
 
-Selection (Efraimidis-Spirakis A-Res, per stratum). For each enterprise
-H = HMAC-SHA256(seed, "target|" + uscc); m = the top 52 bits of H; u = (2m + 1) / 2^53, which lies in
-(0, 1) and is exact in binary64. key = ln(u) / w; larger is better. The top ``quota`` keys of each
-stratum are drawn; equal keys are ordered by uscc ascending. A key depends only on the seed, the
-uscc and the weight, so membership never depends on list order.
+Random words. W(domain, label, n) = the first 8n bytes of SHAKE-256(domain || seed || "|" || UTF-8(label))
+(FIPS 202; the 32-byte seed makes it a keyed PRF, as in KMAC), read as n big-endian unsigned 64-bit words.
+
+Selection (Efraimidis-Spirakis A-Res, per stratum). The n members of a stratum, in uscc order, get the
+words W("shuangsui-draw-v2|target|", stratum, n) in turn: member i gets word x_i; m = x_i >> 12 (its top
+52 bits); u = (2m + 1) / 2^53, which lies in (0, 1) and is exact in binary64. key = ln(u) / w; larger is
+better. The top ``quota`` keys of each stratum are drawn; equal keys are ordered by uscc ascending.
+A stratum's draw depends only on the seed, its name and its own members: enterprises added to or
+removed from another stratum change nothing in it. (v1 hashed every uscc with HMAC-SHA256. One SHAKE
+stream per stratum keeps what the draw needs: every word is unpredictable until the entropy is in, and
+who holds which word is fixed by the notice before the seed exists; it costs a tenth of the work.)
 
 ln is computed by the portable routine ``portable_ln`` below using only IEEE-754 binary64 +, -, *, /
 and frexp, all of which are exactly specified, so keys are bit-identical on every conforming platform
@@ -56,8 +62,9 @@ parameters (recorded for transparency); the verifier reads them from the populat
 Inspector matching. Enterprises in order of their selection key (largest first, ties by uscc); for
 each, its departments in sorted order. The candidate pool is the department's inspectors whose
 jurisdiction (region codes: a code covers every code that starts with its significant prefix,
-e.g. 510800 covers 510802) includes the enterprise's region. Candidates are ranked by
-HMAC-SHA256(seed, "inspector|" + uscc + "|" + department + "|" + inspector_id) ascending; the first
+e.g. 510800 covers 510802) includes the enterprise's region. The pool, in id order, gets the words
+W("shuangsui-draw-v2|inspector|", uscc + "|" + department, pool size) in turn; candidates are ranked by
+their word ascending (ties, never seen in practice, by id order), and the first
 ``inspectors_per_target`` (>= 2) who pass every check form the team and the first of them leads it.
 Checks: active; 执法证 valid on the inspection date; the department's required specialty; no 回避
 conflict; no previous pairing with the enterprise; open assignments below the workload cap.
@@ -78,18 +85,15 @@ import contextlib
 import datetime
 import gc
 import hashlib
-import heapq
 import hmac
+import itertools
 import json
 import math
-import multiprocessing
 import operator
-import os
 import re
 import secrets
 import sys
-import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from pathlib import Path
@@ -135,7 +139,9 @@ __all__ = [
     "write_population_csv",
 ]
 
-ALGORITHM = "shuangsui-draw-v1"
+ALGORITHM = "shuangsui-draw-v2"
+TARGET_DOMAIN = b"shuangsui-draw-v2|target|"
+INSPECTOR_DOMAIN = b"shuangsui-draw-v2|inspector|"
 COMMIT_PREFIX = b"shuangsui-draw-commit-v1"
 POPULATION_HEADER = "uscc,stratum,weight"
 INSPECTOR_HEADER = "id,department,certificate_valid_until,specialties,region_codes,active,current_load"
@@ -337,9 +343,12 @@ Row = tuple[str, str, str]
 
 
 class Population(tuple):  # type: ignore[type-arg]
-    """Validated (uscc, stratum, weight) tuples sorted by uscc; what ``normalize_population`` returns."""
+    """Validated (uscc, stratum, weight) tuples sorted by uscc; what ``normalize_population`` returns.
 
-    __slots__ = ()
+    Keeps its canonical CSV bytes once computed (the notice digests them and stores them as the snapshot).
+    """
+
+    _canonical: bytes
 
 
 def _row_fields(row: Any) -> tuple[Any, Any, Any]:
@@ -378,7 +387,8 @@ def _validated_columns(rows: Iterable[Any]) -> tuple[list[str], list[str], list[
     if joined.count("\n") != len(usccs) or not _TOKEN_LINES_RE.fullmatch(joined):
         for uscc in usccs:
             _token(uscc, "统一社会信用代码")
-    if len(set(usccs)) != len(usccs):
+    # Strictly increasing (what a database ORDER BY or the canonical CSV gives) proves uniqueness cheaply.
+    if any(map(operator.ge, usccs, usccs[1:])) and len(set(usccs)) != len(usccs):
         duplicates = sorted(u for u, n in Counter(usccs).items() if n > 1)
         raise InvalidDrawInput(f"名录中统一社会信用代码重复：{'、'.join(duplicates[:10])}")
     if set(map(type, strata)) - {str}:
@@ -405,11 +415,6 @@ def _validated_columns(rows: Iterable[Any]) -> tuple[list[str], list[str], list[
     return usccs, strata, weights
 
 
-def _validated_rows(rows: Iterable[Any]) -> list[Row]:
-    with _gc_paused():
-        return list(zip(*_validated_columns(rows), strict=True))
-
-
 def normalize_population(rows: Iterable[Any]) -> Population:
     """Validate rows (tuples, PopulationRow or dicts) and sort them by uscc."""
     if isinstance(rows, Population):
@@ -426,16 +431,13 @@ def normalize_population(rows: Iterable[Any]) -> Population:
         return Population(zip(usccs, strata, weights, strict=True))
 
 
-def _as_rows(rows: Iterable[Any]) -> Sequence[Row]:
-    return rows if isinstance(rows, Population) else _validated_rows(rows)
-
-
 def canonical_population_bytes(rows: Iterable[Any]) -> bytes:
     population = normalize_population(rows)
-    lines = [POPULATION_HEADER]
-    lines.extend(f"{u},{s},{w}" for u, s, w in population)
-    lines.append("")
-    return "\n".join(lines).encode("utf-8")
+    cached = population.__dict__.get("_canonical")
+    if cached is None:
+        body = "\n".join(map(",".join, population))
+        cached = population._canonical = f"{POPULATION_HEADER}\n{body}{chr(10) if body else ''}".encode()
+    return cached
 
 
 def population_digest(rows: Iterable[Any]) -> str:
@@ -828,29 +830,6 @@ def portable_ln(odd: int) -> float:
     return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * p)
 
 
-def _hmac_states(key: bytes) -> tuple[Any, Any]:
-    """SHA-256 states after absorbing the HMAC ipad and opad key blocks (RFC 2104)."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    block = key.ljust(64, b"\0")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in block)), hashlib.sha256(bytes(b ^ 0x5C for b in block))
-
-
-def _hmac_factory(key: bytes) -> Callable[[bytes], bytes]:
-    """HMAC-SHA256 with the padded key blocks hashed once; ~2x faster than hmac.new per call."""
-    inner, outer = _hmac_states(key)
-    inner_copy, outer_copy = inner.copy, outer.copy
-
-    def mac(message: bytes) -> bytes:
-        i = inner_copy()
-        i.update(message)
-        o = outer_copy()
-        o.update(i.digest())
-        return o.digest()
-
-    return mac
-
-
 def _seed_bytes(seed: Any) -> bytes:
     if not isinstance(seed, bytes) or len(seed) != 32:
         raise InvalidDrawInput("种子 seed 必须是 32 字节")
@@ -861,107 +840,25 @@ def _format_key(key: float) -> str:
     return format(key, ".16e")
 
 
-def _fast_keys_serial(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> list[float]:
-    inner_state, outer_state = _hmac_states(seed)
-    inner_state.update(b"target|")
-    inner_copy, outer_copy = inner_state.copy, outer_state.copy
-    log, from_bytes, scale = math.log, int.from_bytes, _TWO_M53
-    keys: list[float] = []
-    append = keys.append
-    # HMAC-SHA256 inlined, its "target|" prefix absorbed once: per-row Python calls dominate the draw.
-    for uscc, _, weight in rows:
-        inner = inner_copy()
-        inner.update(uscc.encode())
-        outer = outer_copy()
-        outer.update(inner.digest())
-        append(log(((from_bytes(outer.digest()[:7], "big") >> 3) | 1) * scale) / weight_floats[weight])
-    return keys
+def _stream(domain: bytes, seed: bytes, label: str, words: int) -> bytes:
+    """``words`` 64-bit words of SHAKE-256(domain || seed || "|" || label): the keyed random stream."""
+    return hashlib.shake_256(domain + seed + b"|" + label.encode("utf-8")).digest(8 * words)
 
 
-#: Below this many rows the draw stays in one process: starting workers costs more than it saves.
-PARALLEL_MIN_ROWS = 200_000
+def _words(data: bytes) -> Sequence[int]:
+    """The big-endian unsigned 64-bit words of ``data``, converted in bulk (same values on every platform)."""
+    words = array.array("Q")
+    if words.itemsize != 8:  # pragma: no cover - no mainstream platform
+        return [int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data), 8)]
+    words.frombytes(data)
+    if sys.byteorder == "little":
+        words.byteswap()
+    return words
 
 
-def _fast_keys_worker(conn: Any, seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> None:
-    """Forked worker: sends the fast keys of its rows as packed binary64 (the same bits as in the parent).
-
-    With the fork start method the arguments are inherited, not pickled: the million rows are shared
-    copy-on-write and nothing but the packed keys crosses the pipe.
-    """
-    gc.disable()  # the inherited heap is acyclic work data; collections would only dirty shared pages
-    try:
-        conn.send_bytes(array.array("d", _fast_keys_serial(seed, rows, weight_floats)).tobytes())
-    finally:
-        conn.close()
-
-
-def _parallel_workers(size: int) -> int:
-    """How many processes to spread the keys over: 1 (no pool) for small inputs or where fork is unsafe."""
-    if size < PARALLEL_MIN_ROWS or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    # Forking a process that runs other threads can deadlock the children on locks those threads held.
-    if threading.active_count() > 1:
-        return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 32, size // (PARALLEL_MIN_ROWS // 4)))
-
-
-def _fast_keys(seed: bytes, rows: Sequence[Row], weight_floats: Mapping[str, float]) -> list[float]:
-    """libm-based keys for ranking a million rows quickly; never recorded, only used to shortlist.
-
-    Large inputs are split into contiguous chunks hashed by forked worker processes while the parent
-    hashes the first chunk; the keys come back as raw binary64 bytes and are concatenated in row order,
-    so the result is bit-for-bit the single-process result. A chunk whose worker fails (or could not be
-    started) is hashed by the parent: slower, never different.
-    """
-    workers = _parallel_workers(len(rows))
-    if workers <= 1:
-        return _fast_keys_serial(seed, rows, weight_floats)
-    bounds = [len(rows) * i // workers for i in range(workers + 1)]
-    context = multiprocessing.get_context("fork")
-    started: list[tuple[int, Any, Any]] = []
-    gc.freeze()  # keep collections in the children (and later in the parent) off the shared pages
-    try:
-        for i in range(1, workers):
-            chunk = rows[bounds[i] : bounds[i + 1]]
-            try:
-                receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=_fast_keys_worker, args=(sender, seed, chunk, weight_floats), daemon=True
-                )
-                process.start()
-            except OSError:
-                break
-            sender.close()
-            started.append((i, receiver, process))
-        keys = _fast_keys_serial(seed, rows[bounds[0] : bounds[1]], weight_floats)
-        done = 1
-        for i, receiver, _process in started:
-            if i != done:
-                break
-            try:
-                packed = array.array("d")
-                packed.frombytes(receiver.recv_bytes())
-            except (EOFError, OSError):
-                break
-            keys.extend(packed)
-            done += 1
-        if done < workers:
-            keys.extend(_fast_keys_serial(seed, rows[bounds[done] :], weight_floats))
-    finally:
-        for _, receiver, process in started:
-            receiver.close()
-            process.join()
-        gc.unfreeze()
-    return keys
-
-
-def _target_odd(mac: Callable[[bytes], bytes], uscc: str) -> int:
-    """2m + 1 where m is the top 52 bits of HMAC-SHA256(seed, "target|" + uscc); u = odd / 2^53."""
-    return (int.from_bytes(mac(b"target|" + uscc.encode())[:7], "big") >> 3) | 1
+def stratum_odds(seed: bytes, stratum: str, size: int) -> list[int]:
+    """2m + 1 for each of the ``size`` enterprises of a stratum in uscc order (m = top 52 bits of its word)."""
+    return [(word >> 11) | 1 for word in _words(_stream(TARGET_DOMAIN, _seed_bytes(seed), stratum, size))]
 
 
 def draw_targets(
@@ -974,37 +871,44 @@ def draw_targets(
     """
     seed = _seed_bytes(seed)
     params = normalize_parameters(parameters)
-    rows = _as_rows(population_rows)
+    rows = normalize_population(population_rows)  # positions in uscc order index the random words
     sizes = Counter(map(operator.itemgetter(1), rows))
     quotas = compute_quotas(strata_sizes=sizes, parameters=params)
-    active = rows if all(quotas.values()) else [row for row in rows if quotas[row[1]]]
-    weight_floats = {w: float(w) for w in set(map(operator.itemgetter(2), active))}
-    fast = _fast_keys(seed, active, weight_floats)
-    by_stratum: dict[str, list[float]] = defaultdict(list)
-    for key, row in zip(fast, active, strict=True):
-        by_stratum[row[1]].append(key)
-    thresholds: dict[str, float] = {}
-    for stratum, keys in by_stratum.items():
-        quota = quotas[stratum]
-        if quota >= len(keys):
-            thresholds[stratum] = -math.inf
-        else:
-            # Keys are negative, so scaling by (1 + slack) lowers the bar: a margin for libm error.
-            thresholds[stratum] = heapq.nlargest(quota, keys)[-1] * (1.0 + PREFILTER_SLACK)
-    mac = _hmac_factory(seed)
-    exact: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
-    for key, (uscc, stratum, weight) in zip(fast, active, strict=True):
-        if key >= thresholds[stratum]:
-            portable = portable_ln(_target_odd(mac, uscc)) / weight_floats[weight]
-            exact[stratum].append((-portable, uscc, weight))
+    members: dict[str, list[Row]] = {stratum: [] for stratum, quota in quotas.items() if quota}
+    if len(members) == len(sizes):
+        for row in rows:
+            members[row[1]].append(row)
+    else:
+        for row in rows:
+            group = members.get(row[1])
+            if group is not None:
+                group.append(row)
+    log, truediv, scale = math.log, operator.truediv, _TWO_M53
     strata = []
     for stratum, size in sorted(sizes.items()):
-        chosen = sorted(exact.get(stratum, ()))[: quotas[stratum]]
+        quota = quotas[stratum]
+        group = members.get(stratum, [])
+        chosen: list[tuple[float, str, str]] = []
+        if group:
+            odds = stratum_odds(seed, stratum, len(group))
+            weight_floats = {w: float(w) for w in set(map(operator.itemgetter(2), group))}
+            weights = list(map(weight_floats.__getitem__, map(operator.itemgetter(2), group)))
+            if quota >= len(group):
+                shortlist: Iterable[int] = range(len(group))
+            else:
+                # libm keys rank the stratum in bulk; everyone within a relative PREFILTER_SLACK of the
+                # quota-th of them is shortlisted and decided by portable keys (keys are negative, so
+                # scaling by 1 + slack lowers the bar).
+                fast = list(map(truediv, map(log, map(scale.__mul__, odds)), weights))
+                bar = sorted(fast, reverse=True)[quota - 1] * (1.0 + PREFILTER_SLACK)
+                shortlist = itertools.compress(range(len(group)), map(bar.__le__, fast))
+            exact = sorted((-(portable_ln(odds[i]) / weights[i]), group[i][0], group[i][2]) for i in shortlist)
+            chosen = exact[:quota]
         strata.append(
             {
                 "stratum": stratum,
                 "size": size,
-                "quota": quotas[stratum],
+                "quota": quota,
                 "selected": [{"uscc": u, "weight": w, "key": _format_key(-neg)} for neg, u, w in chosen],
             }
         )
@@ -1257,31 +1161,46 @@ def _missing_summary(
     return f"需要 {needed} 名，符合条件的仅 {chosen} 名（候选 {pool_size} 名，其中{detail}）"
 
 
+def _static_reasons(
+    insp: Mapping[str, Any], department: str, params: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The reasons of _personal_reasons that depend on the inspector alone (not on the enterprise)."""
+    return _personal_reasons(insp, "", department, params, {}, set(), -1 if params["workload_cap"] is None else 0)
+
+
 def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any]) -> dict[str, Any]:
     if params["inspection_date"] is None:
         raise InvalidDrawInput("匹配执法检查人员需要检查日期 inspection_date（用于核对执法证有效期）")
     needed = params["inspectors_per_target"]
-    inner_state, outer_state = _hmac_states(seed)
-    outer_copy = outer_state.copy
-    # Per department, the inspectors (in id order) with their encoded ids, and an index from each
-    # jurisdiction prefix to the positions of the inspectors holding it: a region's pool is the union of
-    # the index entries of its own prefixes, in id order, without scanning the whole department.
-    by_department: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+    cap = params["workload_cap"]
+    team_prefix = hashlib.shake_256(INSPECTOR_DOMAIN + seed + b"|").copy  # = _stream(INSPECTOR_DOMAIN, seed, ...)
+    # Per department, the inspectors (in id order) with their encoded ids and the reasons that depend on
+    # them alone (inactive, certificate, specialty: a pool only holds the department's own inspectors), and
+    # an index from each jurisdiction prefix to the positions of the inspectors holding it: a region's pool
+    # is the union of the index entries of its own prefixes, in id order, without scanning the department.
+    by_department: dict[str, list[tuple[dict[str, Any], bytes, str, list[dict[str, str]]]]] = {}
     prefix_index: dict[tuple[str, str], set[int]] = {}
     for insp in minput["inspectors"]:
         members = by_department.setdefault(insp["department"], [])
         for code in insp["region_codes"]:
             prefix_index.setdefault((insp["department"], _region_prefix(code)), set()).add(len(members))
-        members.append((insp, insp["id"].encode()))
+        static = _static_reasons(insp, insp["department"], params)
+        members.append((insp, insp["id"].encode(), insp["id"], static))
     conflict_map = {(c["inspector_id"], c["uscc"]): c["reason"] for c in minput["conflicts"]}
     pairing_set = {(p["inspector_id"], p["uscc"]) for p in minput["previous_pairings"]}
     load = {insp["id"]: insp["current_load"] for insp in minput["inspectors"]}
-    pools: dict[tuple[str, str], list[tuple[dict[str, Any], bytes]]] = {}
+    # Without a cap the load never disqualifies anyone; an unreachable bound keeps the fast test uniform.
+    bound = cap if cap is not None else math.inf
+    pools: dict[tuple[str, str], list[tuple[dict[str, Any], bytes, str, list[dict[str, str]]]]] = {}
+    lead_param = params["lead_department"]
     results = []
+    append_result = results.append
     for target in minput["targets"]:
-        uscc, region_code = target["uscc"], target["region_code"]
+        uscc, region_code, departments = target["uscc"], target["region_code"], target["departments"]
+        lead_department = lead_param if lead_param in departments else departments[0]
+        lead_inspector = ""
         teams = []
-        for department in target["departments"]:
+        for department in departments:
             pool = pools.get((department, region_code))
             if pool is None:
                 members = by_department.get(department, [])
@@ -1289,33 +1208,28 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
                 for length in range(1, len(region_code) + 1):
                     positions.update(prefix_index.get((department, region_code[:length]), ()))
                 pool = pools[(department, region_code)] = [members[i] for i in sorted(positions)]
-            team_copy = inner_state.copy()
-            team_copy.update(f"inspector|{uscc}|{department}|".encode())
-            team_copy = team_copy.copy
-            # HMAC-SHA256(seed, "inspector|uscc|department|" + id) with the shared prefix absorbed once.
-            # Pools are in id order and ties keep it (position), so even a digest collision is deterministic.
-            keyed = []
-            for position, (insp, encoded) in enumerate(pool):
-                inner = team_copy()
-                inner.update(encoded)
-                outer = outer_copy()
-                outer.update(inner.digest())
-                keyed.append((outer.digest(), position, insp))
-            keyed.sort()
+            # One SHAKE-256 stream per team, a 64-bit big-endian word per pool member in id order; members
+            # are ranked by their word, ties (never seen in practice) by id order, so the order is total.
+            team = team_prefix()
+            team.update(f"{uscc}|{department}".encode())
+            stream = team.digest(8 * len(pool))
+            keyed = sorted(zip(_words(stream), range(len(pool)), pool, strict=True))
             chosen: list[str] = []
             rejected = []
             counts: Counter[str] | None = None
-            for rank, (_, _, insp) in enumerate(keyed, start=1):
-                reasons = _personal_reasons(
-                    insp, uscc, department, params, conflict_map, pairing_set, load[insp["id"]]
-                )
-                if reasons:
-                    rejected.append({"inspector_id": insp["id"], "rank": rank, "reasons": reasons})
-                    if counts is None:
-                        counts = Counter()
-                    counts.update(r["code"] for r in reasons)
-                    continue
-                chosen.append(insp["id"])
+            for rank, (_, _, (insp, _, ident, static)) in enumerate(keyed, start=1):
+                pair = (ident, uscc)
+                if static or pair in conflict_map or pair in pairing_set or load[ident] >= bound:
+                    reasons = _personal_reasons(
+                        insp, uscc, department, params, conflict_map, pairing_set, load[ident]
+                    )
+                    if reasons:
+                        rejected.append({"inspector_id": ident, "rank": rank, "reasons": reasons})
+                        if counts is None:
+                            counts = Counter()
+                        counts.update(r["code"] for r in reasons)
+                        continue
+                chosen.append(ident)
                 if len(chosen) == needed:
                     break
             if len(chosen) < needed:
@@ -1329,18 +1243,16 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
                 )
             for ident in chosen:
                 load[ident] += 1
+            if department == lead_department:
+                lead_inspector = chosen[0]
             teams.append(
                 {"department": department, "inspectors": chosen, "lead": chosen[0], "rejected": rejected}
             )
-        lead_department = params["lead_department"]
-        if lead_department not in target["departments"]:
-            lead_department = target["departments"][0]
-        lead_team = next(t for t in teams if t["department"] == lead_department)
-        results.append(
+        append_result(
             {
                 "uscc": uscc,
                 "lead_department": lead_department,
-                "lead_inspector": lead_team["lead"],
+                "lead_inspector": lead_inspector,
                 "teams": teams,
             }
         )
@@ -1446,6 +1358,7 @@ def build_record(
     conflicts: Iterable[Any] = (),
     previous_pairings: Iterable[Any] = (),
     population_digest: str | None = None,
+    out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the draw against a published notice and return the public record (with record_digest).
 
@@ -1454,6 +1367,8 @@ def build_record(
     ``population_digest``: optional SHA-256 hex of ``canonical_population_bytes(population_rows)`` that the
     caller already holds (e.g. it split the rows from stored bytes with that digest); it must still match
     the notice, and saves re-serialising and re-digesting the population.
+    ``out``: if given, ``out["record_bytes"]`` receives the canonical record bytes (``record_bytes(record)``),
+    serialised once together with the digest.
     """
     if notice.get("algorithm") != ALGORITHM:
         raise InvalidDrawInput(f"公告的算法版本不是 {ALGORITHM}")
@@ -1509,7 +1424,12 @@ def build_record(
         "matching_input": matching_input,
         "matching": matching,
     }
-    record["record_digest"] = record_digest(record)
+    parts = _top_level_parts(record)  # each top-level field serialised once, for the digest and the bytes
+    assert parts is not None
+    record["record_digest"] = _sha256_hex(_join_parts(parts))
+    if out is not None:
+        parts["record_digest"] = _dumps(record["record_digest"])
+        out["record_bytes"] = _join_parts(parts)
     return record
 
 

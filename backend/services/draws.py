@@ -787,6 +787,7 @@ def perform_draw(
     targets = _targets_for(session, task, population, departments)
     secret = unseal_secret(settings, draw.secret_sealed)
     progress("抽取与匹配", None, None)
+    built: dict[str, Any] = {}
     try:
         record = algorithm.build_record(
             notice=notice.notice,
@@ -799,6 +800,7 @@ def perform_draw(
             conflicts=side["conflicts"],
             previous_pairings=side["previous_pairings"],
             population_digest=snapshot_digest,
+            out=built,
         )
     except algorithm.InfeasibleMatch as exc:
         session.rollback()
@@ -828,12 +830,9 @@ def perform_draw(
     except algorithm.DrawError as exc:
         raise Invalid(f"摇号失败：{exc}") from exc
     progress("保存摇号记录", None, None)
-    # canonical_json() without its float walk: the record was just built (and digested) by the algorithm,
-    # so it holds no floats, and at tens of megabytes the walk costs more than the serialisation. The
-    # verifier compares these bytes with canonical_json(record), so any divergence fails verification.
-    data = json.dumps(
-        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    # The canonical bytes the algorithm serialised once while digesting the record (no second pass over
+    # tens of megabytes); the verifier compares them with canonical_json(record) byte for byte.
+    data = built["record_bytes"]
     _store_artifact(session, notice.id, "record", data)
     now = utcnow()
     draw.seed = record["seed"]

@@ -352,11 +352,23 @@ def population_select(session: Session, spec: PopulationSpec, table: WeightTable
     )
 
 
-def read_population(session: Session, spec: PopulationSpec, table: WeightTable | None = None) -> list[Any]:
+def read_population(
+    session: Session, spec: PopulationSpec, table: WeightTable | None = None, *, ordered: bool = False
+) -> list[Any]:
     """Fetch the raw eligible rows. PostgreSQL goes through the driver's binary cursor: at a million rows the
-    ORM's per-row objects would cost more than the query."""
+    ORM's per-row objects would cost more than the query.
+
+    ``ordered``: by uscc in code-point order (the canonical order; PostgreSQL's "C" collation, SQLite's
+    default BINARY one). The database sorts faster than Python, and rows that arrive in order are laid
+    out in order in memory, which every later pass over them feels.
+    """
     stmt = population_select(session, spec, table)
     connection = session.connection()
+    if ordered:
+        uscc = Enterprise.uscc
+        if connection.dialect.name == "postgresql":
+            uscc = uscc.collate("C")  # type: ignore[attr-defined]
+        stmt = stmt.order_by(uscc)
     if connection.dialect.name != "postgresql":
         return [tuple(row) for row in connection.execute(stmt)]
     compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
@@ -369,7 +381,7 @@ def read_population(session: Session, spec: PopulationSpec, table: WeightTable |
 def population_rows(session: Session, spec: PopulationSpec) -> algorithm.Population:
     """(uscc, stratum, weight) rows, validated and sorted by the algorithm: what the notice digests."""
     table = WeightTable(spec.weight_rule)
-    raw = read_population(session, spec, table)
+    raw = read_population(session, spec, table, ordered=True)
     weights: dict[int, str] = {}
     span = table.complaint_cap + 1
     for key in {row[2] for row in raw}:

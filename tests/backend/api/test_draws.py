@@ -78,7 +78,7 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(
     )
     assert notice["population_size"] == 60  # 注销/吊销/迁出 never enter the population
     assert notice["total"] == 3  # 5 % of 60
-    assert notice["algorithm"] == "shuangsui-draw-v1"
+    assert notice["algorithm"] == "shuangsui-draw-v2"
     assert len(notice["commitment"]) == 64 and notice["matching_digest"]
     assert "secret" not in json.dumps(notice)
     draw_id = notice["draw_id"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from typing import Any
 
 import pytest
@@ -176,12 +175,14 @@ def test_matching_never_violates_a_constraint(case: dict[str, Any]) -> None:
                 if i["department"] == dept
                 and any(covers(j, target["region_code"]) for j in i["region_codes"])
             ]
-            ranking = sorted(
-                pool,
-                key=lambda i: hmac.new(
-                    mac_key, f"inspector|{target['uscc']}|{dept}|{i['id']}".encode(), hashlib.sha256
-                ).digest(),
-            )
+            # From first principles: one SHAKE-256 stream per team, a big-endian 64-bit word per pool
+            # member in id order; rank by word, then id order.
+            pool.sort(key=lambda i: i["id"])
+            stream = hashlib.shake_256(
+                b"shuangsui-draw-v2|inspector|" + mac_key + f"|{target['uscc']}|{dept}".encode()
+            ).digest(8 * len(pool))
+            words = [int.from_bytes(stream[8 * j : 8 * j + 8], "big") for j in range(len(pool))]
+            ranking = [insp for _, _, insp in sorted(zip(words, range(len(pool)), pool, strict=True))]
             examined = ranking[: len(team["inspectors"]) + len(team["rejected"])]
             rejected = {r["inspector_id"]: r for r in team["rejected"]}
             assert [i["id"] for i in examined if i["id"] not in rejected] == team["inspectors"]

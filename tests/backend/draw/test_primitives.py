@@ -1,9 +1,8 @@
-"""Building blocks of shuangsui-draw-v1: HKDF, RFC 3797 key strings, commitments, canonical forms, weights."""
+"""Building blocks of shuangsui-draw-v2: HKDF, RFC 3797 key strings, commitments, canonical forms, weights."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 from decimal import Decimal, localcontext
 
@@ -105,7 +104,7 @@ def test_seed_is_hkdf_of_secret_with_salt_from_key_string_and_beacon() -> None:
     digest = "cd" * 32
     params = vd.normalize_parameters({"mode": "ratio", "ratio": "0.05"})
     salt = hashlib.sha256(b"1.3./beacon").digest()
-    info = b"shuangsui-draw-v1|" + digest.encode() + b"|" + vd.canonical_json(params)
+    info = b"shuangsui-draw-v2|" + digest.encode() + b"|" + vd.canonical_json(params)
     expected = vd.hkdf_sha256(ikm=bytes.fromhex(SECRET), salt=salt, info=info)
     seed = vd.compute_seed(
         secret_hex=SECRET,
@@ -117,11 +116,15 @@ def test_seed_is_hkdf_of_secret_with_salt_from_key_string_and_beacon() -> None:
     assert seed == expected
 
 
-def test_keyed_hash_is_plain_hmac_sha256() -> None:
-    for key in (b"", b"k" * 32, b"x" * 100):
-        mac = vd._hmac_factory(key)
-        for message in (b"", b"target|91510800MA00000001", "inspector|中文".encode()):
-            assert mac(message) == hmac.new(key, message, hashlib.sha256).digest()
+def test_random_words_are_shake256_of_domain_seed_and_label_read_big_endian() -> None:
+    seed = bytes(range(32))
+    for label, count in (("食品经营", 3), ("", 1), ("91510800MA00000001|市场监管局", 5)):
+        stream = hashlib.shake_256(b"shuangsui-draw-v2|target|" + seed + b"|" + label.encode()).digest(8 * count)
+        words = [int.from_bytes(stream[8 * i : 8 * i + 8], "big") for i in range(count)]
+        assert list(vd._words(vd._stream(vd.TARGET_DOMAIN, seed, label, count))) == words
+        assert vd.stratum_odds(seed, label, count) == [(w >> 11) | 1 for w in words]
+    # A longer stream extends a shorter one: a stratum's words do not depend on how many follow.
+    assert vd.stratum_odds(seed, "S", 10)[:4] == vd.stratum_odds(seed, "S", 4)
 
 
 def test_portable_ln_is_accurate_and_matches_its_specification() -> None:

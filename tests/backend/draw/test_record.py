@@ -68,7 +68,7 @@ def test_record_has_the_documented_shape(draw: Draw) -> None:
         "matching",
         "record_digest",
     }
-    assert record["algorithm"] == "shuangsui-draw-v1"
+    assert record["algorithm"] == "shuangsui-draw-v2"
     assert record["notice"] == draw.notice
     assert record["notice_digest"] == hashlib.sha256(vd.canonical_json(draw.notice)).hexdigest()
     assert record["entropy"]["key_string"] == "2.5.6./3.17./"

@@ -15,7 +15,6 @@ Thresholds are chi-square quantiles at 1 - 1e-4 (Wilson-Hilferty approximation).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import itertools
 import math
 import random
@@ -110,11 +109,12 @@ def test_membership_depends_only_on_own_stratum_seed_and_quota() -> None:
 
 
 def test_known_answer_vector_is_pinned() -> None:
-    """shuangsui-draw-v1 is published: these values must never change without a new algorithm name."""
+    """shuangsui-draw-v2 is published: these values must never change without a new algorithm name."""
     seed = seed_for("golden")
     assert seed.hex() == "6b8b71f9015627d33516871cc307bdbdf17ef1db0d565db8fd7f8b1bcee0bf23"
+    rows = population(60)
     selection = vd.draw_targets(
-        population_rows=population(60),
+        population_rows=rows,
         seed=seed,
         parameters={"mode": "counts", "counts": {"食品经营": 2, "特种设备": 1}, "max_ratio": "1"},
     )
@@ -127,7 +127,7 @@ def test_known_answer_vector_is_pinned() -> None:
                 "size": 20,
                 "quota": 1,
                 "selected": [
-                    {"uscc": "91510800MA00000034", "weight": "1.500000", "key": "-5.7979907512771263e-04"}
+                    {"uscc": "91510800MA00000004", "weight": "1.500000", "key": "-1.1396852065640339e-02"}
                 ],
             },
             {
@@ -135,17 +135,20 @@ def test_known_answer_vector_is_pinned() -> None:
                 "size": 20,
                 "quota": 2,
                 "selected": [
-                    {"uscc": "91510800MA00000012", "weight": "1.000000", "key": "-3.7464598157313553e-02"},
-                    {"uscc": "91510800MA00000006", "weight": "1.000000", "key": "-6.3574289265242015e-02"},
+                    {"uscc": "91510800MA00000009", "weight": "2.000000", "key": "-4.8457837079051477e-02"},
+                    {"uscc": "91510800MA00000021", "weight": "2.000000", "key": "-9.9259739136283831e-02"},
                 ],
             },
         ],
     }
-    # The same key from first principles: stdlib HMAC, top 52 bits, u = (2m + 1) / 2^53, ln(u) / w.
-    digest = hmac.new(seed, b"target|91510800MA00000034", hashlib.sha256).digest()
-    m = int.from_bytes(digest, "big") >> (256 - 52)
+    # The same key from first principles: the stratum's SHAKE-256 stream, the word at the enterprise's
+    # position among the stratum's members in uscc order, top 52 bits, u = (2m + 1) / 2^53, ln(u) / w.
+    members = sorted(u for u, s, _ in rows if s == "特种设备")
+    position = members.index("91510800MA00000004")
+    stream = hashlib.shake_256(b"shuangsui-draw-v2|target|" + seed + "|特种设备".encode()).digest(8 * len(members))
+    m = int.from_bytes(stream[8 * position : 8 * position + 8], "big") >> 12
     expected = math.log((2 * m + 1) / 2.0**53) / 1.5
-    assert math.isclose(float("-5.7979907512771263e-04"), expected, rel_tol=1e-14)
+    assert math.isclose(float("-1.1396852065640339e-02"), expected, rel_tol=1e-14)
 
 
 def test_libm_prefilter_never_changes_the_result() -> None:
@@ -154,13 +157,14 @@ def test_libm_prefilter_never_changes_the_result() -> None:
     params = {"ratio": "0.05"}
     for label in ("p1", "p2", "p3"):
         seed = seed_for(label)
-        mac = vd._hmac_factory(seed)
         sizes = Counter(s for _, s, _ in rows)
         quotas = vd.compute_quotas(strata_sizes=sizes, parameters=params)
         brute: dict[str, list[str]] = {}
         for stratum in sizes:
+            members = sorted((u, w) for u, s, w in rows if s == stratum)
+            odds = vd.stratum_odds(seed, stratum, len(members))
             keyed = sorted(
-                (-(vd.portable_ln(vd._target_odd(mac, u)) / float(w)), u) for u, s, w in rows if s == stratum
+                (-(vd.portable_ln(odd) / float(w)), u) for odd, (u, w) in zip(odds, members, strict=True)
             )
             brute[stratum] = [u for _, u in keyed[: quotas[stratum]]]
         fast = vd.draw_targets(population_rows=rows, seed=seed, parameters=params)
