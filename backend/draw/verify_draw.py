@@ -83,6 +83,7 @@ import argparse
 import array
 import contextlib
 import datetime
+import functools
 import gc
 import hashlib
 import hmac
@@ -373,13 +374,16 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _validated_columns(rows: Iterable[Any]) -> tuple[list[str], list[str], list[str]]:
-    # Column-wise: bulk checks in C over a million rows, per-row Python only to name an offender.
     rows = list(rows)
     if not set(map(type, rows)) <= {tuple, list, PopulationRow} or set(map(len, rows)) - {3}:
         rows = [_row_fields(row) for row in rows]
-    usccs = [row[0] for row in rows]
-    strata = [row[1] for row in rows]
-    weights = [row[2] for row in rows]
+    return _checked_columns([row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows])
+
+
+def _checked_columns(
+    usccs: list[Any], strata: list[Any], weights: list[Any]
+) -> tuple[list[str], list[str], list[str]]:
+    # Column-wise: bulk checks in C over a million rows, per-row Python only to name an offender.
     if set(map(type, usccs)) - {str}:
         for uscc in usccs:
             _token(uscc, "统一社会信用代码")
@@ -420,15 +424,19 @@ def normalize_population(rows: Iterable[Any]) -> Population:
     if isinstance(rows, Population):
         return rows
     with _gc_paused():
-        usccs, strata, weights = _validated_columns(rows)
-        if any(map(operator.ge, usccs, usccs[1:])):
-            order = sorted(range(len(usccs)), key=usccs.__getitem__)
-            usccs = [usccs[i] for i in order]
-            strata = [strata[i] for i in order]
-            weights = [weights[i] for i in order]
-        # Tuples allocated in sorted order: the draw walks them in this order, and tuples scattered in
-        # memory cost ~40 % more draw time in cache misses at a million rows.
-        return Population(zip(usccs, strata, weights, strict=True))
+        return _population_of(*_validated_columns(rows))
+
+
+def _population_of(usccs: list[str], strata: list[str], weights: list[str]) -> Population:
+    """Validated columns sorted by uscc into a Population (the caller pauses the collector)."""
+    if any(map(operator.ge, usccs, usccs[1:])):
+        order = sorted(range(len(usccs)), key=usccs.__getitem__)
+        usccs = [usccs[i] for i in order]
+        strata = [strata[i] for i in order]
+        weights = [weights[i] for i in order]
+    # Tuples allocated in sorted order: the draw walks them in this order, and tuples scattered in
+    # memory cost ~40 % more draw time in cache misses at a million rows.
+    return Population(zip(usccs, strata, weights, strict=True))
 
 
 def canonical_population_bytes(rows: Iterable[Any]) -> bytes:
@@ -466,9 +474,25 @@ def _csv_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+_COUNT_COMMAS = operator.methodcaller("count", ",")
+
+
 def parse_population_csv(data: bytes | str) -> Population:
     """Parse a population CSV (canonical or not: order, CRLF, BOM and short weights are tolerated)."""
-    lines = _csv_lines(_decode_text(data, "名录 CSV "))
+    text = _decode_text(data, "名录 CSV ")
+    header, _, body = text.partition("\n")
+    if header == POPULATION_HEADER and "\r" not in body and (not body or body.endswith("\n")):
+        # Canonical line ends: split the whole body into fields at once, columns by stride.
+        lines = body[:-1].split("\n") if body else []
+        if set(map(_COUNT_COMMAS, lines)) <= {2}:
+            fields = body[:-1].replace("\n", ",").split(",") if body else []
+            del lines
+            try:
+                with _gc_paused():
+                    return _population_of(*_checked_columns(fields[0::3], fields[1::3], fields[2::3]))
+            except InvalidDrawInput as exc:
+                raise InvalidDrawInput(f"名录 CSV：{exc}") from exc
+    lines = _csv_lines(text)
     if not lines or lines[0] != POPULATION_HEADER:
         raise InvalidDrawInput(f"名录 CSV 表头应为“{POPULATION_HEADER}”")
     with _gc_paused():
@@ -856,6 +880,11 @@ def _words(data: bytes) -> Sequence[int]:
     return words
 
 
+@functools.lru_cache(maxsize=256)
+def _word_slices(count: int) -> tuple[slice, ...]:
+    return tuple(slice(i, i + 8) for i in range(0, 8 * count, 8))
+
+
 def stratum_odds(seed: bytes, stratum: str, size: int) -> list[int]:
     """2m + 1 for each of the ``size`` enterprises of a stratum in uscc order (m = top 52 bits of its word)."""
     return [(word >> 11) | 1 for word in _words(_stream(TARGET_DOMAIN, _seed_bytes(seed), stratum, size))]
@@ -1026,6 +1055,25 @@ def matching_digest(
     return _sha256_hex(canonical_json(_inspector_side(inspectors, conflicts, previous_pairings)))
 
 
+def _attrs_key(attrs: Any) -> Any:
+    """What a target's attributes are validated by: their value when it is plain (a record's targets are
+    each their own dict but repeat a few regions), else the object itself (kept alive by the cache)."""
+    if type(attrs) is dict and attrs.keys() <= _TARGET_KEYS:
+        departments = attrs.get("departments")
+        if type(departments) is list:
+            key = ("value", attrs.get("region_code"), *departments)
+            try:
+                hash(key)
+            except TypeError:
+                pass
+            else:
+                return key
+    return ("object", id(attrs))
+
+
+_TARGET_KEYS = frozenset({"uscc", "region_code", "departments"})
+
+
 def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     if callable(targets):
         # R1: resolved once, given only the drawn enterprises in matching order.
@@ -1040,26 +1088,28 @@ def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, 
                 raise InvalidDrawInput("检查对象属性必须是对象")
             by_uscc[item.get("uscc")] = dict(item)
     out = []
+    # Callers often share one attrs object among many enterprises (one per region): each distinct object
+    # is validated once. The cache holds the objects themselves, so an id is never reused while it lives.
+    checked: dict[Any, tuple[Any, str, list[str]]] = {}
     for uscc in order:
         attrs = by_uscc.get(uscc)
         if attrs is None:
             raise InvalidDrawInput(f"缺少抽中企业 {uscc} 的所在地区和检查部门")
-        if not isinstance(attrs, Mapping):
-            raise InvalidDrawInput(f"企业 {uscc} 的属性必须是对象")
-        unknown = set(attrs) - {"uscc", "region_code", "departments"}
-        if unknown:
-            raise InvalidDrawInput(f"企业 {uscc} 的属性含未知字段：{', '.join(sorted(unknown))}")
-        departments = _string_list(attrs.get("departments"), f"企业 {uscc} 的检查部门", _label)
-        departments = departments or list(params["departments"])
-        if not departments:
-            raise InvalidDrawInput(f"企业 {uscc} 未指定检查部门")
-        out.append(
-            {
-                "uscc": uscc,
-                "region_code": _region(attrs.get("region_code"), f"企业 {uscc} 的所在地区"),
-                "departments": departments,
-            }
-        )
+        cache_key = _attrs_key(attrs)
+        known = checked.get(cache_key)
+        if known is None:
+            if not isinstance(attrs, Mapping):
+                raise InvalidDrawInput(f"企业 {uscc} 的属性必须是对象")
+            unknown = set(attrs) - {"uscc", "region_code", "departments"}
+            if unknown:
+                raise InvalidDrawInput(f"企业 {uscc} 的属性含未知字段：{', '.join(sorted(unknown))}")
+            departments = _string_list(attrs.get("departments"), f"企业 {uscc} 的检查部门", _label)
+            departments = departments or list(params["departments"])
+            if not departments:
+                raise InvalidDrawInput(f"企业 {uscc} 未指定检查部门")
+            region = _region(attrs.get("region_code"), f"企业 {uscc} 的所在地区")
+            known = checked[cache_key] = (attrs, region, departments)
+        out.append({"uscc": uscc, "region_code": known[1], "departments": list(known[2])})
     return out
 
 
@@ -1213,7 +1263,8 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
             team = team_prefix()
             team.update(f"{uscc}|{department}".encode())
             stream = team.digest(8 * len(pool))
-            keyed = sorted(zip(_words(stream), range(len(pool)), pool, strict=True))
+            # Equal-length big-endian words compare as bytes exactly as they do as integers.
+            keyed = sorted(zip(map(stream.__getitem__, _word_slices(len(pool))), range(len(pool)), pool, strict=True))
             chosen: list[str] = []
             rejected = []
             counts: Counter[str] | None = None
