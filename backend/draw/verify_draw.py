@@ -111,6 +111,7 @@ __all__ = [
     "build_record",
     "canonical_json",
     "canonical_population_bytes",
+    "check_population_csv",
     "commitment_for",
     "compute_quotas",
     "compute_seed",
@@ -231,9 +232,7 @@ def canonical_json(obj: Any) -> bytes:
 def _dumps(obj: Any) -> bytes:
     # canonical_json without the float walk, for records this module assembled itself or parsed with
     # floats refused: at tens of megabytes the walk costs more than the serialisation.
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _refuse_floats(obj: Any, path: str) -> None:
@@ -261,9 +260,7 @@ def _token(value: Any, what: str) -> str:
 
 def _label(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _LABEL_RE.match(value):
-        raise InvalidDrawInput(
-            f"{what}“{value}”无效：不能为空，不能含逗号、分号、竖线、引号或控制字符，首尾不能有空白"
-        )
+        raise InvalidDrawInput(f"{what}“{value}”无效：不能为空，不能含逗号、分号、竖线、引号或控制字符，首尾不能有空白")
     return value
 
 
@@ -380,9 +377,7 @@ def _validated_columns(rows: Iterable[Any]) -> tuple[list[str], list[str], list[
     return _checked_columns([row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows])
 
 
-def _checked_columns(
-    usccs: list[Any], strata: list[Any], weights: list[Any]
-) -> tuple[list[str], list[str], list[str]]:
+def _checked_columns(usccs: list[Any], strata: list[Any], weights: list[Any]) -> tuple[list[str], list[str], list[str]]:
     # Column-wise: bulk checks in C over a million rows, per-row Python only to name an offender.
     if set(map(type, usccs)) - {str}:
         for uscc in usccs:
@@ -402,8 +397,7 @@ def _checked_columns(
         _label(stratum, "分层")
     if not set(map(type, weights)) - {str}:
         canonical = {
-            w: w if _CANONICAL_WEIGHT_RE.match(w) and w != "0.000000" else format_weight(w)
-            for w in set(weights)
+            w: w if _CANONICAL_WEIGHT_RE.match(w) and w != "0.000000" else format_weight(w) for w in set(weights)
         }
         if any(k != v for k, v in canonical.items()):
             weights = [canonical[w] for w in weights]
@@ -746,9 +740,7 @@ def compute_seed(
     if not isinstance(population_digest, str) or not _HEX64_RE.match(population_digest):
         raise InvalidDrawInput("population_digest 必须是 64 位十六进制")
     salt = hashlib.sha256((key_string + beacon).encode("utf-8")).digest()
-    return hkdf_sha256(
-        ikm=_secret_bytes(secret_hex), salt=salt, info=_seed_info(population_digest, parameters)
-    )
+    return hkdf_sha256(ikm=_secret_bytes(secret_hex), salt=salt, info=_seed_info(population_digest, parameters))
 
 
 def _normalize_entropy_sources(sources: Any) -> list[dict[str, Any]]:
@@ -890,9 +882,7 @@ def stratum_odds(seed: bytes, stratum: str, size: int) -> list[int]:
     return [(word >> 11) | 1 for word in _words(_stream(TARGET_DOMAIN, _seed_bytes(seed), stratum, size))]
 
 
-def draw_targets(
-    *, population_rows: Iterable[Any], seed: bytes, parameters: Mapping[str, Any]
-) -> dict[str, Any]:
+def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Stratified weighted draw without replacement (A-Res): deterministic in the seed, free of row order.
 
     Returns {"total": T, "strata": [{"stratum", "size", "quota", "selected": [{"uscc", "weight", "key"}]}]}
@@ -1147,9 +1137,7 @@ def explain_candidate(
     insp = _normalize_inspector(inspector)
     reasons = []
     if insp["department"] != department:
-        reasons.append(
-            _reason("wrong_department", f"所属部门“{insp['department']}”与检查部门“{department}”不符")
-        )
+        reasons.append(_reason("wrong_department", f"所属部门“{insp['department']}”与检查部门“{department}”不符"))
     prefixes = [_region_prefix(c) for c in insp["region_codes"]]
     if not _covers(prefixes, region_code):
         reasons.append(_reason("outside_jurisdiction", f"管辖区域不含企业所在地 {region_code}"))
@@ -1211,9 +1199,7 @@ def _missing_summary(
     return f"需要 {needed} 名，符合条件的仅 {chosen} 名（候选 {pool_size} 名，其中{detail}）"
 
 
-def _static_reasons(
-    insp: Mapping[str, Any], department: str, params: Mapping[str, Any]
-) -> list[dict[str, str]]:
+def _static_reasons(insp: Mapping[str, Any], department: str, params: Mapping[str, Any]) -> list[dict[str, str]]:
     """The reasons of _personal_reasons that depend on the inspector alone (not on the enterprise)."""
     return _personal_reasons(insp, "", department, params, {}, set(), -1 if params["workload_cap"] is None else 0)
 
@@ -1271,9 +1257,7 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
             for rank, (_, _, (insp, _, ident, static)) in enumerate(keyed, start=1):
                 pair = (ident, uscc)
                 if static or pair in conflict_map or pair in pairing_set or load[ident] >= bound:
-                    reasons = _personal_reasons(
-                        insp, uscc, department, params, conflict_map, pairing_set, load[ident]
-                    )
+                    reasons = _personal_reasons(insp, uscc, department, params, conflict_map, pairing_set, load[ident])
                     if reasons:
                         rejected.append({"inspector_id": ident, "rank": rank, "reasons": reasons})
                         if counts is None:
@@ -1296,9 +1280,7 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
                 load[ident] += 1
             if department == lead_department:
                 lead_inspector = chosen[0]
-            teams.append(
-                {"department": department, "inspectors": chosen, "lead": chosen[0], "rejected": rejected}
-            )
+            teams.append({"department": department, "inspectors": chosen, "lead": chosen[0], "rejected": rejected})
         append_result(
             {
                 "uscc": uscc,
@@ -1343,14 +1325,38 @@ def match_inspectors(
 
 
 def _strata_summary(rows: Sequence[Row], params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    sizes = Counter(map(operator.itemgetter(1), rows))
+    return _strata_of(Counter(map(operator.itemgetter(1), rows)), params)
+
+
+def _strata_of(sizes: Mapping[str, int], params: Mapping[str, Any]) -> list[dict[str, Any]]:
     quotas = compute_quotas(strata_sizes=sizes, parameters=params)
     return [{"stratum": s, "size": sizes[s], "quota": quotas[s]} for s in sorted(sizes)]
 
 
+def check_population_csv(data: Any, strata_sizes: Any) -> tuple[str, int, dict[str, int]]:
+    """Digest, size and strata of canonical population CSV bytes produced elsewhere (a database COPY).
+
+    The producer vouches for the row format; what is cheap to check in bulk is checked here, and the
+    verifier re-derives everything from these same bytes, so a wrong summary cannot pass verification.
+    """
+    if not isinstance(data, bytes) or not data.startswith(POPULATION_HEADER.encode() + b"\n"):
+        raise InvalidDrawInput(f"名录 CSV 表头应为“{POPULATION_HEADER}”")
+    if not data.endswith(b"\n") or b'"' in data or b"\r" in data:
+        raise InvalidDrawInput("名录 CSV 不是规范形式（换行、引号）")
+    if not isinstance(strata_sizes, Mapping):
+        raise InvalidDrawInput("使用名录 CSV 时必须给出各分层规模 strata_sizes")
+    sizes = {_label(k, "分层"): _int(v, f"分层 {k} 的规模", minimum=1) for k, v in strata_sizes.items()}
+    size = data.count(b"\n") - 1
+    if sum(sizes.values()) != size or data.count(b",") != 2 * (size + 1):
+        raise InvalidDrawInput("名录 CSV 的行数或列数与各分层规模不符")
+    return _sha256_hex(data), size, sizes
+
+
 def make_notice(
     *,
-    population_rows: Iterable[Any],
+    population_rows: Iterable[Any] | None = None,
+    population_csv: bytes | None = None,
+    strata_sizes: Mapping[str, int] | None = None,
     parameters: Mapping[str, Any],
     commitment: str,
     entropy_sources: Sequence[Mapping[str, Any]],
@@ -1359,18 +1365,27 @@ def make_notice(
     previous_pairings: Iterable[Any] = (),
     context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The task notice published before the draw (the secret stays on the server until the draw)."""
-    population = normalize_population(population_rows)
+    """The task notice published before the draw (the secret stays on the server until the draw).
+
+    The population is given either as rows, or as its canonical CSV bytes with the size of each stratum
+    (``population_csv`` + ``strata_sizes``, for a producer that writes the canonical form itself).
+    """
     params = normalize_parameters(parameters)
     if not isinstance(commitment, str) or not _HEX64_RE.match(commitment):
         raise InvalidDrawInput("承诺值 commitment 必须是 64 位小写十六进制")
-    strata = _strata_summary(population, params)
+    if population_csv is not None:
+        digest, size, sizes = check_population_csv(population_csv, strata_sizes)
+        strata = _strata_of(sizes, params)
+    else:
+        population = normalize_population(population_rows if population_rows is not None else ())
+        digest, size = population_digest(population), len(population)
+        strata = _strata_summary(population, params)
     if context is not None and not isinstance(context, Mapping):
         raise InvalidDrawInput("context 必须是对象")
     notice = {
         "algorithm": ALGORITHM,
-        "population_digest": population_digest(population),
-        "population_size": len(population),
+        "population_digest": digest,
+        "population_size": size,
         "strata": strata,
         "total": sum(s["quota"] for s in strata),
         "parameters": params,
@@ -1640,13 +1655,10 @@ def _compare_matching(expected: Mapping[str, Any], actual: Any, problems: list[s
                 continue
             if got.get("inspectors") != team["inspectors"]:
                 found.append(
-                    f"企业 {uscc} 的“{dept}”检查组：记录为 {got.get('inspectors')}，"
-                    f"重算为 {team['inspectors']}"
+                    f"企业 {uscc} 的“{dept}”检查组：记录为 {got.get('inspectors')}，重算为 {team['inspectors']}"
                 )
             if got.get("lead") != team["lead"]:
-                found.append(
-                    f"企业 {uscc} 的“{dept}”检查组组长：记录为 {got.get('lead')}，重算为 {team['lead']}"
-                )
+                found.append(f"企业 {uscc} 的“{dept}”检查组组长：记录为 {got.get('lead')}，重算为 {team['lead']}")
             if got.get("rejected") != team["rejected"]:
                 found.append(f"企业 {uscc} 的“{dept}”检查组的排除记录（rejected）与重算不符")
     expected_usccs = {t["uscc"] for t in expected["targets"]}
@@ -1709,9 +1721,7 @@ def _verify(
     if not isinstance(record, Mapping):
         raise _Malformed("记录必须是 JSON 对象")
     if record.get("algorithm") != ALGORITHM:
-        raise _Malformed(
-            f"记录的算法版本（algorithm）为 {record.get('algorithm')!r}，本验证程序只支持 {ALGORITHM}"
-        )
+        raise _Malformed(f"记录的算法版本（algorithm）为 {record.get('algorithm')!r}，本验证程序只支持 {ALGORITHM}")
     try:
         # Each top-level field serialised once; the record's bytes and its digest are joined from them.
         parts = _top_level_parts(record)
@@ -1727,9 +1737,7 @@ def _verify(
         out["record_bytes"] = actual_bytes
     stated_digest = record.get("record_digest")
     if stated_digest != actual_digest:
-        problems.append(
-            f"记录摘要不符（record_digest）：记录声明 {stated_digest}，按内容计算为 {actual_digest}"
-        )
+        problems.append(f"记录摘要不符（record_digest）：记录声明 {stated_digest}，按内容计算为 {actual_digest}")
     notice = _field(record, "notice", Mapping, "notice")
     if notice.get("algorithm") != ALGORITHM:
         problems.append(f"公告的算法版本（notice.algorithm）不是 {ALGORITHM}")
@@ -1757,8 +1765,7 @@ def _verify(
         published_size = len(population)
     if notice.get("population_digest") != digest:
         problems.append(
-            f"名录摘要不符（population digest mismatch）：公告为 {notice.get('population_digest')}，"
-            f"所给名录为 {digest}"
+            f"名录摘要不符（population digest mismatch）：公告为 {notice.get('population_digest')}，所给名录为 {digest}"
         )
     if notice.get("population_size") != len(population):
         problems.append(
@@ -1915,9 +1922,7 @@ def _verify_matching(
     if inspectors_rows is not None:
         given = {i["id"]: i for i in (_normalize_inspector(raw) for raw in inspectors_rows)}
         embedded = {i["id"]: i for i in minput["inspectors"]}
-        differing = sorted(
-            ident for ident in set(given) | set(embedded) if given.get(ident) != embedded.get(ident)
-        )
+        differing = sorted(ident for ident in set(given) | set(embedded) if given.get(ident) != embedded.get(ident))
         if differing:
             problems.append(f"所给执法检查人员名录与记录中的不一致，涉及人员 {_short(differing)}")
     try:
@@ -1966,9 +1971,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("record", help="摇号记录 record.json")
     parser.add_argument("population", help="检查对象名录 population.csv（uscc,stratum,weight）")
-    parser.add_argument(
-        "inspectors", nargs="?", help="可选：执法检查人员名录 inspectors.csv，与记录内嵌名录比对"
-    )
+    parser.add_argument("inspectors", nargs="?", help="可选：执法检查人员名录 inspectors.csv，与记录内嵌名录比对")
     parser.add_argument("--notice", help="可选：事先发布的公告 notice.json，与记录中的公告比对")
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
@@ -1991,9 +1994,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except DrawError as exc:
             print(f"验证失败 / verification FAILED：{exc}")
             return 1
-        problems.insert(
-            0, "摇号记录文件不是规范化 JSON（键未排序、含多余空白或被重新格式化），逐字节比对失败"
-        )
+        problems.insert(0, "摇号记录文件不是规范化 JSON（键未排序、含多余空白或被重新格式化），逐字节比对失败")
     if problems:
         print(f"验证失败 / verification FAILED（{len(problems)} 处问题 / problems）：")
         for problem in problems:

@@ -12,6 +12,7 @@ The algorithm itself lives in backend/draw/verify_draw.py, which is also the pub
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import json
@@ -62,6 +63,7 @@ from .plans import canonical, content_digest, plan_cap, server_key
 from .population import (
     add_months,
     allocate_counts,
+    canonical_population_csv,
     check_cap,
     count_eligible,
     eligible_conditions,
@@ -488,12 +490,19 @@ def publish_notice(
             errors={"target_filters": ["存在未登记地区的检查对象"]},
         )
     progress("读取检查对象名录", None, None)
-    population = population_rows(session, spec)
-    if not population:
+    # PostgreSQL writes the canonical CSV itself; elsewhere (or for a row that would not be canonical,
+    # which the validating path then names) the rows come through Python.
+    snapshot = canonical_population_csv(session, spec)
+    population: Any = None
+    if snapshot is not None:
+        population_bytes, sizes = snapshot
+    else:
+        population = population_rows(session, spec)
+        population_bytes, sizes = None, strata_sizes(population)
+    if not sizes:
         raise Invalid(
             "没有符合条件的检查对象，不能发布公告", errors={"target_filters": ["范围内没有可抽取的检查对象"]}
         )
-    sizes = strata_sizes(population)
     parameters = build_parameters(session, task, plan, depts, sizes)
     _check_plan_budget(session, plan, task, parameters, sizes)
     progress("执法检查人员名录", None, None)
@@ -505,6 +514,8 @@ def publish_notice(
     try:
         notice_body = algorithm.make_notice(
             population_rows=population,
+            population_csv=population_bytes,
+            strata_sizes=sizes if population_bytes is not None else None,
             parameters=parameters,
             commitment=algorithm.commitment_for(secret),
             entropy_sources=sources,
@@ -531,7 +542,9 @@ def publish_notice(
     session.add(notice)
     session.flush()
     progress("保存名录快照", None, None)
-    _store_artifact(session, notice.id, "population", algorithm.canonical_population_bytes(population))
+    if population_bytes is None:
+        population_bytes = algorithm.canonical_population_bytes(population)
+    _store_artifact(session, notice.id, "population", population_bytes)
     _store_artifact(session, notice.id, "matching_side", algorithm.canonical_json(side))
     draw = Draw(
         task_id=task.id,
@@ -713,8 +726,13 @@ class _Targets(Mapping[str, dict[str, Any]]):
 
     def __call__(self, drawn: Sequence[str]) -> dict[str, dict[str, Any]]:
         if self._by_stratum:
-            wanted = set(drawn)
-            return {u: self._attr(s) for u, s, _ in self._population if u in wanted}
+            # The population is sorted by uscc: each drawn enterprise is a binary search away.
+            population, out = self._population, {}
+            for uscc in drawn:
+                at = bisect.bisect_left(population, (uscc,))
+                if at < len(population) and population[at][0] == uscc:
+                    out[uscc] = self._attr(population[at][1])
+            return out
         return {u: self._attr(r) for u, r in self._lookup(drawn).items()}
 
     def items(self):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import Integer, String, and_, case, column, func, literal, literal_column, or_, select, values
 from sqlmodel import Session
 
 from ..draw import verify_draw as algorithm
@@ -21,8 +22,7 @@ from .querying import json_list_contains
 #: The statutory cap and the sentence of the seed it comes from (广府办发〔2019〕58号, 四(一)).
 DEFAULT_CAP = Decimal("0.05")
 CAP_RULE = (
-    "检查对象抽查比例不超过检查对象名录库总数的 5%。"
-    "重点领域、特殊行业和上级有具体要求的除外，但应明确抽查比例上限。"
+    "检查对象抽查比例不超过检查对象名录库总数的 5%。重点领域、特殊行业和上级有具体要求的除外，但应明确抽查比例上限。"
 )
 
 ELIGIBLE_STATUSES = tuple(s for s in ENTERPRISE_STATUSES if s not in INELIGIBLE_STATUSES)
@@ -53,9 +53,7 @@ def parse_ratio(value: Any, field_name: str) -> Decimal:
     except (InvalidOperation, ValueError) as exc:
         raise Invalid("比例格式无效", errors={field_name: ["请填写小数形式的比例，如 0.03"]}) from exc
     if not number.is_finite() or number <= 0 or number > 1:
-        raise Invalid(
-            "比例必须大于 0 且不超过 1", errors={field_name: ["比例必须在 (0, 1] 之间，如 0.03 表示 3%"]}
-        )
+        raise Invalid("比例必须大于 0 且不超过 1", errors={field_name: ["比例必须在 (0, 1] 之间，如 0.03 表示 3%"]})
     return number
 
 
@@ -101,11 +99,7 @@ def check_cap(
             raise Invalid(
                 f"抽查数量 {count} 户超过{label}：符合条件的检查对象共 {population_size} 户，"
                 f"最多抽取 {allowed} 户。依据：“{CAP_RULE}”",
-                errors={
-                    f"{field_prefix}count": [
-                        f"不得超过 {allowed} 户（{population_size} 户 × {percent(cap)}）"
-                    ]
-                },
+                errors={f"{field_prefix}count": [f"不得超过 {allowed} 户（{population_size} 户 × {percent(cap)}）"]},
                 rule=CAP_RULE,
             )
 
@@ -126,9 +120,7 @@ def normalize_filters(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     raw = dict(raw or {})
     unknown = set(raw) - FILTER_KEYS
     if unknown:
-        raise Invalid(
-            "检查对象范围含未知条件", errors={"target_filters": [f"未知条件：{', '.join(sorted(unknown))}"]}
-        )
+        raise Invalid("检查对象范围含未知条件", errors={"target_filters": [f"未知条件：{', '.join(sorted(unknown))}"]})
     out: dict[str, Any] = {}
     for key in ("region_codes", "industry_codes", "special_libraries", "statuses"):
         values = raw.get(key)
@@ -140,19 +132,13 @@ def normalize_filters(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if key == "region_codes":
             bad = [c for c in cleaned if not c.isdigit() or len(c) not in (2, 4, 6, 9, 12)]
             if bad:
-                raise Invalid(
-                    "行政区划代码无效", errors={"target_filters": [f"区划代码应为数字：{'、'.join(bad)}"]}
-                )
+                raise Invalid("行政区划代码无效", errors={"target_filters": [f"区划代码应为数字：{'、'.join(bad)}"]})
         if key == "statuses":
             bad = [s for s in cleaned if s not in ELIGIBLE_STATUSES]
             if bad:
                 raise Invalid(
                     "注销、吊销、迁出的检查对象一律排除，不能作为抽查范围",
-                    errors={
-                        "target_filters": [
-                            f"不可选状态：{'、'.join(bad)}；可选：{'、'.join(ELIGIBLE_STATUSES)}"
-                        ]
-                    },
+                    errors={"target_filters": [f"不可选状态：{'、'.join(bad)}；可选：{'、'.join(ELIGIBLE_STATUSES)}"]},
                 )
         out[key] = cleaned
     for key in ("abnormal_list", "serious_violation", "blacklist", "flagged_only"):
@@ -241,9 +227,7 @@ def eligible_conditions(
         Enterprise.status.in_(filters.get("statuses") or ELIGIBLE_STATUSES),  # type: ignore[attr-defined]
     ]
     if filters.get("region_codes"):
-        conds.append(
-            or_(*(Enterprise.region_code.startswith(region_prefix(c)) for c in filters["region_codes"]))
-        )  # type: ignore[attr-defined]
+        conds.append(or_(*(Enterprise.region_code.startswith(region_prefix(c)) for c in filters["region_codes"])))  # type: ignore[attr-defined]
     if filters.get("industry_codes"):
         conds.append(or_(*(Enterprise.industry_code.startswith(c) for c in filters["industry_codes"])))  # type: ignore[attr-defined]
     if filters.get("special_libraries"):
@@ -270,11 +254,7 @@ def eligible_conditions(
 
 
 def count_eligible(session: Session, filters: Mapping[str, Any], exclusions: Exclusions | None = None) -> int:
-    stmt = (
-        select(func.count())
-        .select_from(Enterprise)
-        .where(and_(*eligible_conditions(session, filters, exclusions)))
-    )
+    stmt = select(func.count()).select_from(Enterprise).where(and_(*eligible_conditions(session, filters, exclusions)))
     return int(session.execute(stmt).scalar_one())
 
 
@@ -347,7 +327,7 @@ def population_select(session: Session, spec: PopulationSpec, table: WeightTable
     """The eligible-population query: (uscc, stratum, weight class). Unordered: the algorithm sorts, and an
     index-ordered scan over a million rows costs several times a sequential one."""
     table = table or WeightTable(spec.weight_rule)
-    return select(Enterprise.uscc, stratum_column(spec.strata_key), _weight_class(table)).where(
+    return select(Enterprise.uscc, stratum_column(spec.strata_key).label("stratum"), _weight_class(table)).where(
         and_(*eligible_conditions(session, spec.filters, spec.exclusions))
     )
 
@@ -397,6 +377,77 @@ def population_rows(session: Session, spec: PopulationSpec) -> algorithm.Populat
         return algorithm.normalize_population(rows)
     except algorithm.DrawError as exc:
         raise Invalid(f"检查对象名录不能用于摇号：{exc}") from exc
+
+
+#: The algorithm's identifier rule for the uscc column, less its length (PostgreSQL's regex engine takes
+#: seconds per million rows on a bounded repetition like {0,63}, a fraction of that on * plus length()).
+_IDENTIFIER_PATTERN = "^[0-9A-Za-z][0-9A-Za-z._-]*$"
+
+
+def canonical_population_csv(session: Session, spec: PopulationSpec) -> tuple[bytes, dict[str, int]] | None:
+    """The canonical population CSV written by PostgreSQL itself, with the size of each stratum.
+
+    ``COPY (…) TO STDOUT`` in uscc order (collation "C" = code-point order) with the weights joined from
+    the few classes the rule can produce: no Python object per enterprise, which is most of the cost of
+    a notice over a million enterprises. The table is share-locked for the rest of the transaction so
+    the COPY and the per-stratum count see the same rows. Returns None where this path does not apply
+    (not PostgreSQL) or when a row would not be canonical (a uscc outside the identifier rule, a stratum
+    with a comma or quote…): the caller then takes the validating Python path, which names the row.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    table = WeightTable(spec.weight_rule)
+    span = table.complaint_cap + 1
+    classes = []
+    for flags in range(4):
+        for complaints in range(span):
+            for risk in range(10):
+                weight = table.weight(bool(flags & 2), bool(flags & 1), complaints, risk)
+                classes.append((((flags * span) + complaints) * 10 + risk, weight))
+    weights = values(column("weight_class", Integer), column("weight", String), name="weight_classes").data(classes)
+    base = population_select(session, spec, table).subquery("eligible")
+    if spec.strata_key == "none":
+        stratum: Any = literal(ALL_STRATUM, String)
+    else:
+        stratum = func.coalesce(func.nullif(base.c.stratum, ""), UNKNOWN_STRATUM)
+    rows = (
+        select(base.c.uscc, stratum.label("stratum"), weights.c.weight)
+        .join(weights, weights.c.weight_class == base.c.weight_class)
+        .order_by(base.c.uscc.collate("C"))
+    )
+    sizes_stmt = select(
+        stratum.label("stratum"), func.count(), func.count().filter(
+            ~and_(base.c.uscc.regexp_match(_IDENTIFIER_PATTERN), func.length(base.c.uscc) <= 64)
+        )
+    ).group_by(stratum)
+    driver = connection.connection.driver_connection
+    connection.exec_driver_sql("LOCK TABLE enterprise, inspection_form IN SHARE MODE")
+    sizes: dict[str, int] = {}
+    for name, count, bad in connection.execute(sizes_stmt):
+        if bad:
+            return None
+        sizes[name] = count
+    compiled = rows.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    out = bytearray(algorithm.POPULATION_HEADER.encode() + b"\n")
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
+            for block in copy:
+                out += block
+    data = bytes(out)
+    del out
+    try:
+        algorithm.check_population_csv(data, sizes)
+    except algorithm.DrawError:
+        return None
+    if _NOT_CANONICAL.search(data):
+        return None
+    return data, sizes
+
+
+#: Bytes a canonical population CSV never holds: control characters other than the line feed, the
+#: separators the algorithm forbids in labels, and quotes (COPY would have quoted the field).
+_NOT_CANONICAL = re.compile(rb'[\x00-\x09\x0b-\x1f\x7f;|"]')
 
 
 def strata_sizes(rows: Iterable[Sequence[str]]) -> dict[str, int]:

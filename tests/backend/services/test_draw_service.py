@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from backend.config import Settings
 from backend.draw import verify_draw as algorithm
-from backend.errors import Conflict
+from backend.errors import Conflict, Invalid
 from backend.services import draws, population
 
 
@@ -105,3 +105,57 @@ def test_targets_resolve_the_drawn_enterprises_alone_or_as_a_whole(session, stra
     assert whole == {e.uscc: {"region_code": e.region_code, "departments": ["D1"]} for e in ents}
     assert targets([ents[1].uscc]) == {ents[1].uscc: whole[ents[1].uscc]}
     assert len(targets) == 3 and set(targets) == set(whole) and targets[ents[0].uscc] == whole[ents[0].uscc]
+
+
+def _spec(strata_key: str = "region_code") -> population.PopulationSpec:
+    return population.PopulationSpec(
+        filters={}, strata_key=strata_key, weight_rule=None, exclusions=population.Exclusions()
+    )
+
+
+def _directory(session) -> None:
+    from tests.factories import make_enterprise
+
+    flags = [
+        {},
+        {"abnormal_list": True},
+        {"serious_violation": True, "risk_level": 4},
+        {"blacklist": True, "complaints_count": 9},
+        {"complaints_count": 2, "risk_level": 3},
+        {"risk_level": 2, "industry_code": "F5211"},
+    ]
+    for i in range(36):
+        make_enterprise(session, region_code=("510802", "510811", "510821")[i % 3], **flags[i % len(flags)])
+    make_enterprise(session, status="cancelled")  # excluded by law, in both paths
+
+
+@pytest.mark.parametrize("strata_key", ["region_code", "industry_code", "none"])
+def test_database_written_population_csv_is_byte_identical_to_the_validating_path(session, strata_key):
+    """On PostgreSQL the notice's population CSV comes from COPY; it must be exactly what the algorithm
+    writes from the rows (same order, weights, strata), or the notice would commit to something else."""
+    _directory(session)
+    spec = _spec(strata_key)
+    fast = population.canonical_population_csv(session, spec)
+    session.rollback()
+    rows = population.population_rows(session, spec)
+    if session.connection().dialect.name != "postgresql":
+        assert fast is None  # SQLite has no COPY: the notice takes the validating path
+        return
+    assert fast is not None
+    data, sizes = fast
+    assert data == algorithm.canonical_population_bytes(rows)
+    assert sizes == population.strata_sizes(rows)
+    weights = {w for _, _, w in rows}
+    assert len(weights) > 3  # the flags above produce several weight classes
+
+
+def test_a_row_that_would_not_be_canonical_falls_back_to_the_validating_path(session):
+    from tests.factories import make_enterprise
+
+    _directory(session)
+    make_enterprise(session, industry_code="C13,91")  # a comma in a stratum label
+    spec = _spec("industry_code")
+    assert population.canonical_population_csv(session, spec) is None
+    session.rollback()
+    with pytest.raises(Invalid, match="分层"):
+        population.population_rows(session, spec)
