@@ -91,9 +91,11 @@ import itertools
 import json
 import math
 import operator
+import os
 import re
 import secrets
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
@@ -1710,6 +1712,80 @@ def _verify_record(
     return problems
 
 
+def _population_facts(
+    population_rows: Any, params: Mapping[str, Any], seed_of: Callable[[str], bytes]
+) -> dict[str, Any]:
+    """What the verifier derives from the population: size, digest, strata, and the selection."""
+    if isinstance(population_rows, PopulationCsv):
+        population = parse_population_csv(population_rows.data)
+    else:
+        population = normalize_population(population_rows)
+    digest = population_digest(population)
+    seed = seed_of(digest)
+    return {
+        "size": len(population),
+        "digest": digest,
+        "strata": _strata_summary(population, params),
+        "selection": draw_targets(population_rows=population, seed=seed, parameters=params),
+    }
+
+
+class PopulationCsv:
+    """Population CSV bytes, parsed where they are used: the verifier parses and draws in a second
+    process while the first checks the record's matching, so neither waits for the other."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Background:
+    """fn(*args) in a forked child when that can help (fork available, another CPU, big input); else
+    deferred to result(), in this process. Either way result() returns fn's value or raises its error."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, big: bool) -> None:
+        self._fn, self._args = fn, args
+        self._child: Any = None
+        if not big or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return
+        try:
+            import multiprocessing
+
+            if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+                return  # forking a threaded process can deadlock the child on a lock another thread held
+            context = multiprocessing.get_context("fork")
+            self._receiver, sender = context.Pipe(duplex=False)
+            self._child = context.Process(target=self._run, args=(sender,), daemon=True)
+            self._child.start()
+            sender.close()
+        except (OSError, ValueError):
+            self._child = None
+
+    def _run(self, sender: Any) -> None:
+        try:
+            try:
+                payload: tuple[str, Any] = ("ok", self._fn(*self._args))
+            except DrawError as exc:
+                payload = ("error", exc)
+            sender.send(payload)
+        finally:
+            sender.close()
+
+    def result(self) -> Any:
+        if self._child is not None:
+            try:
+                status, value = self._receiver.recv()
+            except (EOFError, OSError):
+                status = "lost"
+            finally:
+                self._receiver.close()
+                self._child.join()
+            if status == "ok":
+                return value
+            if status == "error":
+                raise value
+        return self._fn(*self._args)  # no child, or it died: the same work here
+
+
 def _verify(
     record: Mapping[str, Any],
     population_rows: Iterable[Any],
@@ -1722,22 +1798,6 @@ def _verify(
         raise _Malformed("记录必须是 JSON 对象")
     if record.get("algorithm") != ALGORITHM:
         raise _Malformed(f"记录的算法版本（algorithm）为 {record.get('algorithm')!r}，本验证程序只支持 {ALGORITHM}")
-    try:
-        # Each top-level field serialised once; the record's bytes and its digest are joined from them.
-        parts = _top_level_parts(record)
-    except (TypeError, ValueError) as exc:
-        raise _Malformed(f"记录不能规范化为 JSON：{exc}") from exc
-    if parts is not None:
-        actual_bytes = _join_parts(parts)
-        actual_digest = _sha256_hex(_join_parts(parts, skip="record_digest"))
-    else:
-        actual_bytes = _dumps(record)
-        actual_digest = record_digest(record)
-    if out is not None:
-        out["record_bytes"] = actual_bytes
-    stated_digest = record.get("record_digest")
-    if stated_digest != actual_digest:
-        problems.append(f"记录摘要不符（record_digest）：记录声明 {stated_digest}，按内容计算为 {actual_digest}")
     notice = _field(record, "notice", Mapping, "notice")
     if notice.get("algorithm") != ALGORITHM:
         problems.append(f"公告的算法版本（notice.algorithm）不是 {ALGORITHM}")
@@ -1752,41 +1812,6 @@ def _verify(
         paths: list[str] = []
         _diff_paths(published_notice, notice, "notice", paths)
         problems.append(f"记录中的公告与事先发布的公告不一致：{_short(paths)}")
-
-    population = normalize_population(population_rows)
-    digest = population_digest(population)
-    # The seed binds the digest that was published; recomputing with it isolates what a changed
-    # population alone does to the selection instead of reporting every enterprise as different.
-    published_digest = notice.get("population_digest")
-    if not isinstance(published_digest, str) or not _HEX64_RE.match(published_digest):
-        published_digest = digest
-    published_size = notice.get("population_size")
-    if isinstance(published_size, bool) or not isinstance(published_size, int):
-        published_size = len(population)
-    if notice.get("population_digest") != digest:
-        problems.append(
-            f"名录摘要不符（population digest mismatch）：公告为 {notice.get('population_digest')}，所给名录为 {digest}"
-        )
-    if notice.get("population_size") != len(population):
-        problems.append(
-            f"名录规模不符（notice.population_size）：公告为 {notice.get('population_size')} 户，"
-            f"所给名录为 {len(population)} 户"
-        )
-    strata = _strata_summary(population, params)
-    if notice.get("strata") != strata:
-        stated = {s.get("stratum"): s for s in notice.get("strata") or [] if isinstance(s, Mapping)}
-        diffs = [
-            f"“{s['stratum']}” 公告 {stated.get(s['stratum'], {}).get('size')} 户/抽 "
-            f"{stated.get(s['stratum'], {}).get('quota')} 户，重算 {s['size']} 户/抽 {s['quota']} 户"
-            for s in strata
-            if stated.get(s["stratum"]) != s
-        ]
-        present = {s["stratum"] for s in strata}
-        diffs += [f"“{name}” 名录中不存在" for name in stated if name not in present]
-        problems.append(f"分层规模或配额不符（notice.strata）：{_short(diffs)}")
-    total = sum(s["quota"] for s in strata)
-    if notice.get("total") != total:
-        problems.append(f"抽取总数不符（notice.total）：公告为 {notice.get('total')}，重算为 {total}")
 
     secret = _field(record, "secret", str, "secret")
     try:
@@ -1817,54 +1842,117 @@ def _verify(
                 f"熵记录不符（entropy.{key}）：记录为 {entropy.get(key)!r}，重算为 {expected_entropy[key]!r}"
             )
 
-    seed = compute_seed(
-        secret_hex=secret,
-        witness_numbers=[e["numbers"] for e in expected_entropy["sources"] if e["kind"] == "numbers"],
-        beacon=expected_entropy["beacon"],
-        population_digest=published_digest,
-        parameters=params,
-    )
+    # The seed binds the digest that was published; recomputing with it isolates what a changed
+    # population alone does to the selection instead of reporting every enterprise as different.
+    published_digest = notice.get("population_digest")
+    digest_published = isinstance(published_digest, str) and bool(_HEX64_RE.match(published_digest))
+
+    def seed_of(digest: str) -> bytes:
+        return compute_seed(
+            secret_hex=secret,
+            witness_numbers=[e["numbers"] for e in expected_entropy["sources"] if e["kind"] == "numbers"],
+            beacon=expected_entropy["beacon"],
+            population_digest=published_digest if digest_published else digest,
+            parameters=params,
+        )
+
+    # The population side (parse, digest, strata, selection) runs beside the matching check when the
+    # seed does not wait for it, and matching follows the record's own selection order; both are then
+    # compared with what was recomputed, so a wrong selection or order is reported either way.
+    minput_raw = record.get("matching_input")
+    stated_order = _stated_order(record.get("selection")) if digest_published and minput_raw is not None else None
+    big = isinstance(population_rows, PopulationCsv) and len(population_rows.data) > 1 << 20
+    job = _Background(_population_facts, population_rows, params, seed_of, big=big and stated_order is not None)
+    expected_record: dict[str, Any] = {"matching_input": None, "matching": None}
+    if stated_order is not None:
+        seed = seed_of(published_digest)
+        _verify_matching(
+            record, notice, params, seed, stated_order, minput_raw, inspectors_rows, expected_record, problems
+        )
+    facts = job.result()
+    digest = facts["digest"]
+    if not digest_published:
+        published_digest = digest
+        seed = seed_of(digest)
+    elif stated_order is None:
+        seed = seed_of(published_digest)
+    published_size = notice.get("population_size")
+    if isinstance(published_size, bool) or not isinstance(published_size, int):
+        published_size = facts["size"]
+    if notice.get("population_digest") != digest:
+        problems.append(
+            f"名录摘要不符（population digest mismatch）：公告为 {notice.get('population_digest')}，所给名录为 {digest}"
+        )
+    if notice.get("population_size") != facts["size"]:
+        problems.append(
+            f"名录规模不符（notice.population_size）：公告为 {notice.get('population_size')} 户，"
+            f"所给名录为 {facts['size']} 户"
+        )
+    strata = facts["strata"]
+    if notice.get("strata") != strata:
+        stated = {s.get("stratum"): s for s in notice.get("strata") or [] if isinstance(s, Mapping)}
+        diffs = [
+            f"“{s['stratum']}” 公告 {stated.get(s['stratum'], {}).get('size')} 户/抽 "
+            f"{stated.get(s['stratum'], {}).get('quota')} 户，重算 {s['size']} 户/抽 {s['quota']} 户"
+            for s in strata
+            if stated.get(s["stratum"]) != s
+        ]
+        present = {s["stratum"] for s in strata}
+        diffs += [f"“{name}” 名录中不存在" for name in stated if name not in present]
+        problems.append(f"分层规模或配额不符（notice.strata）：{_short(diffs)}")
+    total = sum(s["quota"] for s in strata)
+    if notice.get("total") != total:
+        problems.append(f"抽取总数不符（notice.total）：公告为 {notice.get('total')}，重算为 {total}")
     if record.get("seed") != seed.hex():
         problems.append(f"种子不符（seed mismatch）：记录为 {record.get('seed')}，重算为 {seed.hex()}")
 
-    selection = draw_targets(population_rows=population, seed=seed, parameters=params)
+    selection = facts["selection"]
     selection_problems: list[str] = []
     _compare_selection(selection, record.get("selection"), selection_problems)
     problems.extend(selection_problems[:_MAX_LISTED])
     if len(selection_problems) > _MAX_LISTED:
         problems.append(f"抽取结果另有 {len(selection_problems) - _MAX_LISTED} 处分层不符（selection）")
 
-    expected_record: dict[str, Any] = {
-        "algorithm": ALGORITHM,
-        "notice": {
-            "algorithm": ALGORITHM,
-            "context": notice.get("context"),
-            "matching_digest": notice.get("matching_digest"),
-            "population_digest": published_digest,
-            "population_size": published_size,
-            "strata": strata,
-            "total": total,
-            "parameters": params,
-            "commitment": commitment,
-            "entropy_sources": sources,
-        },
-        "entropy": expected_entropy,
-        "secret": secret,
-        "seed": seed.hex(),
-        "selection": selection,
-        "matching_input": None,
-        "matching": None,
-    }
-    minput_raw = record.get("matching_input")
     if minput_raw is None:
         if notice.get("matching_digest") is not None:
             problems.append("公告承诺了执法检查人员名录（matching_digest），但记录中没有匹配输入")
         if record.get("matching") is not None:
             problems.append("记录有匹配结果（matching），却没有匹配输入（matching_input）")
-    else:
+    elif stated_order is None:
         _verify_matching(
-            record, notice, params, seed, selection, minput_raw, inspectors_rows, expected_record, problems
+            record,
+            notice,
+            params,
+            seed,
+            selection_order(selection),
+            minput_raw,
+            inspectors_rows,
+            expected_record,
+            problems,
         )
+    elif stated_order != selection_order(selection):
+        problems.append("记录中的抽中企业顺序（selection）与重算结果不符，匹配按记录顺序复核")
+    expected_record.update(
+        {
+            "algorithm": ALGORITHM,
+            "notice": {
+                "algorithm": ALGORITHM,
+                "context": notice.get("context"),
+                "matching_digest": notice.get("matching_digest"),
+                "population_digest": published_digest,
+                "population_size": published_size,
+                "strata": strata,
+                "total": total,
+                "parameters": params,
+                "commitment": commitment,
+                "entropy_sources": sources,
+            },
+            "entropy": expected_entropy,
+            "secret": secret,
+            "seed": seed.hex(),
+            "selection": selection,
+        }
+    )
     expected_record["notice_digest"] = notice_digest(expected_record["notice"])
     if record.get("notice_digest") != expected_record["notice_digest"]:
         problems.append(
@@ -1875,10 +1963,42 @@ def _verify(
     assert expected_parts is not None
     expected_record["record_digest"] = _sha256_hex(_join_parts(expected_parts))
     expected_parts["record_digest"] = _dumps(expected_record["record_digest"])
-    if _join_parts(expected_parts) != actual_bytes:
+    expected_bytes = _join_parts(expected_parts)
+    raw = out.get("raw") if out is not None else None
+    if raw is not None and raw.removesuffix(b"\n") == expected_bytes:
+        # The file is byte for byte the recomputed record (hence canonical, with the right digest): the
+        # record itself need not be serialised again.
+        out["record_bytes"] = expected_bytes  # type: ignore[index]
+        return
+    try:
+        # Each top-level field serialised once; the record's bytes and its digest are joined from them.
+        parts = _top_level_parts(record)
+    except (TypeError, ValueError) as exc:
+        raise _Malformed(f"记录不能规范化为 JSON：{exc}") from exc
+    if parts is not None:
+        actual_bytes = _join_parts(parts)
+        actual_digest = _sha256_hex(_join_parts(parts, skip="record_digest"))
+    else:
+        actual_bytes = _dumps(record)
+        actual_digest = record_digest(record)
+    if out is not None:
+        out["record_bytes"] = actual_bytes
+    stated_digest = record.get("record_digest")
+    if stated_digest != actual_digest:
+        problems.insert(0, f"记录摘要不符（record_digest）：记录声明 {stated_digest}，按内容计算为 {actual_digest}")
+    if expected_bytes != actual_bytes:
         paths = []
         _diff_paths(expected_record, dict(record), "", paths)
         problems.append(f"与重算记录逐字节比对不一致的字段：{_short(paths)}")
+
+
+def _stated_order(selection: Any) -> list[str] | None:
+    """The matching order of the record's own selection, or None if it is malformed."""
+    try:
+        order = selection_order(selection)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return order if all(isinstance(u, str) for u in order) else None
 
 
 def _verify_matching(
@@ -1886,7 +2006,7 @@ def _verify_matching(
     notice: Mapping[str, Any],
     params: Mapping[str, Any],
     seed: bytes,
-    selection: Mapping[str, Any],
+    order: list[str],
     minput_raw: Any,
     inspectors_rows: Iterable[Any] | None,
     expected_record: dict[str, Any],
@@ -1897,7 +2017,6 @@ def _verify_matching(
     targets_raw = minput_raw.get("targets") or []
     if not isinstance(targets_raw, list):
         raise _Malformed("matching_input.targets 必须是列表")
-    order = selection_order(selection)
     listed = [t.get("uscc") for t in targets_raw if isinstance(t, Mapping)]
     if listed != order:
         problems.append("匹配输入中的企业（matching_input.targets）与重算的抽中企业或其顺序不符")
@@ -1979,13 +2098,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems: list[str] = []
     try:
         record, raw = _load_json(args.record, "摇号记录", fast=True)
-        population = parse_population_csv(Path(args.population).read_bytes())
+        population = PopulationCsv(Path(args.population).read_bytes())
         inspectors = parse_inspectors_csv(Path(args.inspectors).read_bytes()) if args.inspectors else None
         published = _load_json(args.notice, "公告")[0] if args.notice else None
     except (OSError, DrawError) as exc:
         print(f"验证失败 / verification FAILED：{exc}")
         return 1
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"raw": raw}
     problems += _verify_record(record, population, inspectors_rows=inspectors, notice=published, out=out)
     canonical = out.get("record_bytes")
     if raw.removesuffix(b"\n") != (canonical if canonical is not None else _dumps(record)):
@@ -2004,7 +2123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     teams = sum(len(t["teams"]) for t in (record.get("matching") or {}).get("targets", []))
     print("验证通过 / verification passed")
     print(f"  算法 algorithm:               {ALGORITHM}")
-    print(f"  名录 population:              {len(population)} 户，摘要 {notice['population_digest']}")
+    print(f"  名录 population:              {notice['population_size']} 户，摘要 {notice['population_digest']}")
     print(f"  公告摘要 notice digest:       {record['notice_digest']}")
     print(f"  承诺 commitment:              {notice['commitment']}（与公开的秘密值相符）")
     print(f"  见证号码 key string:          {record['entropy']['key_string'] or '（无）'}")
