@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import certifi
 import urllib3
@@ -52,6 +52,8 @@ from minio.credentials import Credentials
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import DictType
 from minio.retention import Retention as MinioRetention
+from minio.signer import sign_v4_s3
+from urllib3 import HTTPHeaderDict
 
 from storage.base import (
     DEFAULT_MAX_PART_SIZE,
@@ -63,10 +65,12 @@ from storage.base import (
     check_part,
     normalize_parts,
     read_exact,
+    read_into,
     should_retain,
 )
 from storage.errors import (
     DigestMismatch,
+    IncompleteStream,
     InvalidParts,
     InvalidRange,
     ObjectExists,
@@ -85,6 +89,8 @@ T = TypeVar("T")
 
 #: S3's lower bound for every part but the last.
 MIN_PART_SIZE = 5 * MiB
+#: A streamed PUT reads, hashes and sends its body in pieces this big (the only buffer it holds).
+STREAM_PIECE = 256 * 1024
 #: Largest object a single CopyObject may copy; above it the SDK's multipart compose is used.
 MAX_COPY_SIZE = 5 * 1024 * MiB
 _REF = re.compile(r"s3:([0-9a-f]{32}):(\S+)")
@@ -118,6 +124,14 @@ class _Minio(Minio):
         creds: Credentials | None = None,
     ) -> tuple[DictType, datetime]:
         known = headers.pop(_PAYLOAD_SHA256, None) if headers else None
+        if isinstance(body, _StreamedBody):
+            # Not in memory yet: its length is known, and its hash is the one it must have (checked by the
+            # server against the signature, over HTTPS too, and by _StreamedBody before the last byte).
+            built, date = super()._build_headers(host, headers, None, creds)
+            built.pop("Content-MD5", None)
+            built["Content-Length"] = str(len(body))
+            built["x-amz-content-sha256"] = body.expected
+            return built, date
         if known is None or not body or creds is None or self._base_url.is_https:
             return super()._build_headers(host, headers, body, creds)
         # Plain HTTP signs the payload hash (the server checks the body against it); over HTTPS the SDK
@@ -147,6 +161,76 @@ class _ResponseBody:
     def close(self) -> None:
         self._response.close()
         self._response.release_conn()
+
+
+class _BodyAborted(Exception):
+    """Raised inside a streamed request body so that urllib3 drops the request half-sent (internal)."""
+
+
+class _StreamedBody:
+    """The body of a PUT onto an evidence key, read from the caller's stream while it is being sent.
+
+    The key names the SHA-256 the bytes must have, so the request is signed with it up front (the server
+    refuses a body that does not match) and nothing is buffered beyond one piece. Independently of the server,
+    every piece is hashed on its way and the last one is sent only after the whole body hashed to the key:
+    a body that ends early, fails a caller check or does not match is abandoned with bytes still missing, so
+    the server never has a complete request to store. `failure` is what stopped it.
+    """
+
+    def __init__(self, stream: BinaryIO, length: int, expected: str, piece: int = STREAM_PIECE) -> None:
+        self.length = length
+        self.expected = expected
+        self.received = 0
+        self.failure: Exception | None = None
+        self._stream = stream
+        self._digest = hashlib.sha256()
+        self._buffer = bytearray(max(1, min(piece, length)))
+        self._started = False
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[memoryview]:
+        if self._started:
+            raise _BodyAborted("a streamed body cannot be sent twice")  # retries are off; a guard only
+        self._started = True
+        return self._pieces()
+
+    def _pieces(self) -> Iterator[memoryview]:
+        view = memoryview(self._buffer)
+        while self.received < self.length:
+            piece = view[: min(len(view), self.length - self.received)]
+            try:
+                self._read(piece)
+                if self.received == self.length:
+                    self._check()
+            except Exception as exc:
+                self.failure = exc
+                raise _BodyAborted from exc
+            yield piece  # sent (copied to the socket) before the generator resumes: the buffer is reused
+
+    def _read(self, piece: memoryview) -> None:
+        read_into(self._stream, piece)
+        self._digest.update(piece)
+        self.received += len(piece)
+
+    def _check(self) -> None:
+        actual = self._digest.hexdigest()
+        if actual != self.expected:
+            raise DigestMismatch(expected=self.expected, actual=actual)
+
+    def finish(self) -> None:
+        """Read and hash whatever the server did not take (it answered before the end), then check the hash;
+        DigestMismatch, or IncompleteStream if the caller's stream ends early."""
+        if self.failure is not None:
+            raise self.failure
+        view = memoryview(self._buffer)
+        try:
+            while self.received < self.length:
+                self._read(view[: min(len(view), self.length - self.received)])
+        except IncompleteStream as exc:
+            raise IncompleteStream(expected=self.length, received=self.received) from exc
+        self._check()
 
 
 class S3Store:
@@ -267,12 +351,17 @@ class S3Store:
         validate_key(key)
         if length < 0:
             raise ValueError("length must be >= 0")
-        if self.exists(key):
+        expected = parse_evidence_key(key)
+        streamed = expected is not None and 0 < length <= self.part_size
+        # A streamed evidence PUT relies on If-None-Match: * alone, so a new object costs no HEAD first; a
+        # duplicate is refused by the server (and its body still read and verified, see _put_streamed).
+        if not (streamed and self._conditional_writes) and self.exists(key):
             raise ObjectExists(key=key)
         retain_until = self._retain_until(key, retain)
         headers = self._object_headers(content_type, retain_until)
-        expected = parse_evidence_key(key)
-        if length <= self.part_size:
+        if streamed and expected is not None:
+            actual = self._put_streamed(key, _StreamedBody(stream, length, expected), headers)
+        elif length <= self.part_size:
             data = read_exact(stream, length)
             actual = hashlib.sha256(data).hexdigest()
             if expected is not None and expected != actual:
@@ -758,6 +847,74 @@ class S3Store:
         self, key: str, data: bytes | bytearray, headers: dict[str, str], *, sha256: str | None = None
     ) -> None:
         self._client._put_object(self.bucket, key, data, {**headers, **self._body_headers(data, sha256)})
+
+    def _put_streamed(self, key: str, body: _StreamedBody, headers: dict[str, str]) -> str:
+        """One PUT whose body is relayed from the caller's stream as it arrives (see _StreamedBody): receiving
+        and sending overlap, and memory holds one piece. Returns the verified SHA-256."""
+        # The object's own SHA-256 checksum, checked by the server: it also stands in for the Content-MD5 that
+        # object-lock PUTs (explicit or bucket-default retention) otherwise need and that only a buffered
+        # body could provide.
+        headers = {
+            **headers,
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+            "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(body.expected)).decode("ascii"),
+        }
+        conditional = self._conditional_writes
+        if conditional:
+            headers["If-None-Match"] = "*"
+        try:
+            with self._errors(key, conditional=conditional):
+                self._send_streamed(key, body, headers)
+        except _ConditionUnsupported:
+            # The body is spent, so it cannot be sent again without the header: remember, and let the
+            # caller retry (the next attempt checks with a HEAD first).
+            log.warning("S3 server at %s does not support conditional writes; using stat-before-write", self.endpoint)
+            self._conditional_writes = False
+            raise StorageUnavailable(detail="conditional write not supported; retry") from None
+        except ObjectExists:
+            body.finish()  # the same content, if the rest of the body hashes to the key as well
+            raise
+        return body.expected
+
+    def _send_streamed(self, key: str, body: _StreamedBody, headers: dict[str, str]) -> None:
+        client = self._client
+        creds = client._provider.retrieve() if client._provider else None
+        url = client._base_url.build(method="PUT", region=self.region, bucket_name=self.bucket, object_name=key)
+        built, date = client._build_headers(url.netloc, _sdk(headers), body, creds)  # type: ignore[arg-type]
+        if creds is not None:
+            built = sign_v4_s3(
+                method="PUT",
+                url=url,
+                region=self.region,
+                headers=built,
+                credentials=creds,
+                content_sha256=str(built["x-amz-content-sha256"]),
+                date=date,
+            )
+        http_headers = HTTPHeaderDict()
+        for name, value in built.items():
+            http_headers.add(name, str(value))
+        try:
+            # No retries: the caller's stream cannot be replayed (the tus client resends instead).
+            response = client._http.urlopen(
+                "PUT", urlunsplit(url), body=body, headers=http_headers, retries=False, preload_content=True
+            )
+        except _BodyAborted:
+            assert body.failure is not None
+            raise body.failure from None
+        except urllib3.exceptions.HTTPError:
+            if body.failure is not None:
+                raise body.failure from None
+            raise
+        if response.status in (200, 204):
+            if body.received != body.length:
+                # A success before the whole body was sent would mean the server stored something else.
+                raise StorageUnavailable(detail="server answered before the body was complete")
+            return
+        content_type = response.headers.get("content-type", "")
+        if response.data and "xml" in content_type:
+            raise S3Error.fromxml(response)
+        raise InvalidResponseError(response.status, content_type, response.data.decode(errors="replace"))
 
     def _put_multipart(
         self, key: str, stream: BinaryIO, length: int, headers: dict[str, str], expected: str | None
