@@ -1440,6 +1440,36 @@ def build_record(
     """
     if notice.get("algorithm") != ALGORITHM:
         raise InvalidDrawInput(f"公告的算法版本不是 {ALGORITHM}")
+    with _gc_paused():  # hundreds of thousands of acyclic dicts and tuples: collections would find nothing
+        return _build_record(
+            notice=notice,
+            secret_hex=secret_hex,
+            witness_numbers=witness_numbers,
+            beacon=beacon,
+            population_rows=population_rows,
+            targets=targets,
+            inspectors=inspectors,
+            conflicts=conflicts,
+            previous_pairings=previous_pairings,
+            population_digest=population_digest,
+            out=out,
+        )
+
+
+def _build_record(
+    *,
+    notice: Mapping[str, Any],
+    secret_hex: str,
+    witness_numbers: Mapping[str, Sequence[int]] | None,
+    beacon: str | None,
+    population_rows: Iterable[Any],
+    targets: Any,
+    inspectors: Iterable[Any] | None,
+    conflicts: Iterable[Any],
+    previous_pairings: Iterable[Any],
+    population_digest: str | None,
+    out: dict[str, Any] | None,
+) -> dict[str, Any]:
     population = normalize_population(population_rows)
     params = normalize_parameters(notice["parameters"])
     if params != notice["parameters"]:
@@ -1704,7 +1734,8 @@ def _verify_record(
 ) -> list[str]:
     problems: list[str] = []
     try:
-        _verify(record, population_rows, inspectors_rows, notice, problems, out)
+        with _gc_paused():
+            _verify(record, population_rows, inspectors_rows, notice, problems, out)
     except _Malformed as exc:
         problems.append(str(exc))
     except DrawError as exc:

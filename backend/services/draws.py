@@ -895,6 +895,11 @@ def snapshot_population(data: bytes) -> algorithm.Population:
     The bytes were written by the algorithm from a validated population and their SHA-256 was just checked,
     so they are split, not re-validated (build_record re-digests them against the notice anyway).
     """
+    with algorithm._gc_paused():
+        return _snapshot_population(data)
+
+
+def _snapshot_population(data: bytes) -> algorithm.Population:
     text = data.decode("utf-8")
     header, _, body = text.partition("\n")
     if header != algorithm.POPULATION_HEADER or (body and not body.endswith("\n")):
