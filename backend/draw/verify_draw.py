@@ -1624,6 +1624,8 @@ def _diff_paths(expected: Any, actual: Any, path: str, out: list[str]) -> None:
 
 
 def _compare_selection(expected: Mapping[str, Any], actual: Any, problems: list[str]) -> None:
+    if actual == expected:  # see _compare_matching
+        return
     if not isinstance(actual, Mapping) or not isinstance(actual.get("strata"), list):
         problems.append("抽取结果（selection）结构无效")
         return
@@ -1664,6 +1666,10 @@ def _compare_selection(expected: Mapping[str, Any], actual: Any, problems: list[
 
 
 def _compare_matching(expected: Mapping[str, Any], actual: Any, problems: list[str]) -> None:
+    # Equal values need no field-by-field diagnosis (the byte comparison of the whole record still
+    # catches what == cannot see, such as 1 for true).
+    if actual == expected:
+        return
     if not isinstance(actual, Mapping) or not isinstance(actual.get("targets"), list):
         problems.append("匹配结果（matching）结构无效")
         return
@@ -1743,40 +1749,46 @@ def _verify_record(
     return problems
 
 
-def _population_facts(
-    population_rows: Any, params: Mapping[str, Any], seed_of: Callable[[str], bytes]
-) -> dict[str, Any]:
+def _seed_from(seed_args: tuple[Any, ...], params: Mapping[str, Any], digest: str) -> bytes:
+    """compute_seed from the record's secret and entropy; the published digest unless it was unusable."""
+    secret, witness_numbers, beacon, published_digest = seed_args
+    return compute_seed(
+        secret_hex=secret,
+        witness_numbers=witness_numbers,
+        beacon=beacon,
+        population_digest=published_digest or digest,
+        parameters=params,
+    )
+
+
+def _facts_of(population: Population, params: Mapping[str, Any], seed_args: tuple[Any, ...]) -> dict[str, Any]:
     """What the verifier derives from the population: size, digest, strata, and the selection."""
-    if isinstance(population_rows, PopulationCsv):
-        population = parse_population_csv(population_rows.data)
-    else:
-        population = normalize_population(population_rows)
     digest = population_digest(population)
-    seed = seed_of(digest)
     return {
         "size": len(population),
         "digest": digest,
         "strata": _strata_summary(population, params),
-        "selection": draw_targets(population_rows=population, seed=seed, parameters=params),
+        "selection": draw_targets(
+            population_rows=population, seed=_seed_from(seed_args, params, digest), parameters=params
+        ),
     }
 
 
 class PopulationCsv:
-    """Population CSV bytes, parsed where they are used: the verifier parses and draws in a second
-    process while the first checks the record's matching, so neither waits for the other."""
+    """A population CSV the verifier works on beside the record: with fork available and a large file, a
+    second process parses it as soon as it is read (while the first parses the record), then draws once
+    the record's parameters and seed inputs are submitted, while the first re-runs the matching. Without
+    fork the same work runs here, in order. facts() returns the same either way, or raises DrawError."""
+
+    #: Below this size a second process costs more than it saves.
+    PARALLEL_MIN_BYTES = 1 << 20
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-
-
-class _Background:
-    """fn(*args) in a forked child when that can help (fork available, another CPU, big input); else
-    deferred to result(), in this process. Either way result() returns fn's value or raises its error."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, big: bool) -> None:
-        self._fn, self._args = fn, args
+        self._job: tuple[Any, ...] | None = None
+        self._conn: Any = None
         self._child: Any = None
-        if not big or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        if len(data) < self.PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
             return
         try:
             import multiprocessing
@@ -1784,37 +1796,65 @@ class _Background:
             if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
                 return  # forking a threaded process can deadlock the child on a lock another thread held
             context = multiprocessing.get_context("fork")
-            self._receiver, sender = context.Pipe(duplex=False)
-            self._child = context.Process(target=self._run, args=(sender,), daemon=True)
+            self._conn, child_conn = context.Pipe()
+            self._child = context.Process(target=self._serve, args=(child_conn,), daemon=True)
             self._child.start()
-            sender.close()
+            child_conn.close()
         except (OSError, ValueError):
-            self._child = None
+            self._child = self._conn = None
 
-    def _run(self, sender: Any) -> None:
+    def _serve(self, conn: Any) -> None:  # in the child
         try:
-            try:
-                payload: tuple[str, Any] = ("ok", self._fn(*self._args))
-            except DrawError as exc:
-                payload = ("error", exc)
-            sender.send(payload)
+            with _gc_paused():
+                try:
+                    population: Population | None = parse_population_csv(self.data)
+                    failure = None
+                except DrawError as exc:
+                    population, failure = None, exc
+                job = conn.recv()
+                if job is None:
+                    return
+                if population is None:
+                    conn.send(("error", failure))
+                    return
+                try:
+                    conn.send(("ok", _facts_of(population, *job)))
+                except DrawError as exc:
+                    conn.send(("error", exc))
+        except (EOFError, OSError):
+            return
         finally:
-            sender.close()
+            conn.close()
 
-    def result(self) -> Any:
+    def submit(self, params: Mapping[str, Any], seed_args: tuple[Any, ...]) -> None:
+        self._job = (params, seed_args)
         if self._child is not None:
             try:
-                status, value = self._receiver.recv()
+                self._conn.send(self._job)
+            except (OSError, ValueError):
+                self.close()
+
+    def facts(self) -> dict[str, Any]:
+        assert self._job is not None, "submit() first"
+        if self._child is not None:
+            try:
+                status, value = self._conn.recv()
             except (EOFError, OSError):
-                status = "lost"
-            finally:
-                self._receiver.close()
-                self._child.join()
+                status, value = "lost", None
+            self.close()
             if status == "ok":
-                return value
+                return value  # type: ignore[no-any-return]
             if status == "error":
                 raise value
-        return self._fn(*self._args)  # no child, or it died: the same work here
+        return _facts_of(parse_population_csv(self.data), *self._job)  # no child, or it died
+
+    def close(self) -> None:
+        if self._child is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(None)
+            self._conn.close()
+            self._child.join()
+            self._child = self._conn = None
 
 
 def _verify(
@@ -1878,35 +1918,35 @@ def _verify(
     published_digest = notice.get("population_digest")
     digest_published = isinstance(published_digest, str) and bool(_HEX64_RE.match(published_digest))
 
-    def seed_of(digest: str) -> bytes:
-        return compute_seed(
-            secret_hex=secret,
-            witness_numbers=[e["numbers"] for e in expected_entropy["sources"] if e["kind"] == "numbers"],
-            beacon=expected_entropy["beacon"],
-            population_digest=published_digest if digest_published else digest,
-            parameters=params,
-        )
+    seed_args = (
+        secret,
+        [e["numbers"] for e in expected_entropy["sources"] if e["kind"] == "numbers"],
+        expected_entropy["beacon"],
+        published_digest if digest_published else None,
+    )
 
     # The population side (parse, digest, strata, selection) runs beside the matching check when the
     # seed does not wait for it, and matching follows the record's own selection order; both are then
     # compared with what was recomputed, so a wrong selection or order is reported either way.
     minput_raw = record.get("matching_input")
     stated_order = _stated_order(record.get("selection")) if digest_published and minput_raw is not None else None
-    big = isinstance(population_rows, PopulationCsv) and len(population_rows.data) > 1 << 20
-    job = _Background(_population_facts, population_rows, params, seed_of, big=big and stated_order is not None)
+    if isinstance(population_rows, PopulationCsv):
+        population_rows.submit(params, seed_args)
+        get_facts = population_rows.facts
+    else:
+        rows = population_rows
+        get_facts = lambda: _facts_of(normalize_population(rows), params, seed_args)  # noqa: E731
     expected_record: dict[str, Any] = {"matching_input": None, "matching": None}
     if stated_order is not None:
-        seed = seed_of(published_digest)
+        seed = _seed_from(seed_args, params, published_digest)
         _verify_matching(
             record, notice, params, seed, stated_order, minput_raw, inspectors_rows, expected_record, problems
         )
-    facts = job.result()
+    facts = get_facts()
     digest = facts["digest"]
     if not digest_published:
         published_digest = digest
-        seed = seed_of(digest)
-    elif stated_order is None:
-        seed = seed_of(published_digest)
+    seed = _seed_from(seed_args, params, digest)
     published_size = notice.get("population_size")
     if isinstance(published_size, bool) or not isinstance(published_size, int):
         published_size = facts["size"]
@@ -2127,16 +2167,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     problems: list[str] = []
+    population: PopulationCsv | None = None
     try:
+        population = PopulationCsv(Path(args.population).read_bytes())  # parsing starts beside the record's
         record, raw = _load_json(args.record, "摇号记录", fast=True)
-        population = PopulationCsv(Path(args.population).read_bytes())
         inspectors = parse_inspectors_csv(Path(args.inspectors).read_bytes()) if args.inspectors else None
         published = _load_json(args.notice, "公告")[0] if args.notice else None
     except (OSError, DrawError) as exc:
+        if population is not None:
+            population.close()
         print(f"验证失败 / verification FAILED：{exc}")
         return 1
     out: dict[str, Any] = {"raw": raw}
-    problems += _verify_record(record, population, inspectors_rows=inspectors, notice=published, out=out)
+    try:
+        problems += _verify_record(record, population, inspectors_rows=inspectors, notice=published, out=out)
+    finally:
+        population.close()
     canonical = out.get("record_bytes")
     if raw.removesuffix(b"\n") != (canonical if canonical is not None else _dumps(record)):
         try:
