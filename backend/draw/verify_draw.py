@@ -86,6 +86,7 @@ import datetime
 import functools
 import gc
 import hashlib
+import heapq
 import hmac
 import itertools
 import json
@@ -921,7 +922,7 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
                 # quota-th of them is shortlisted and decided by portable keys (keys are negative, so
                 # scaling by 1 + slack lowers the bar).
                 fast = list(map(truediv, map(log, map(scale.__mul__, odds)), weights))
-                bar = sorted(fast, reverse=True)[quota - 1] * (1.0 + PREFILTER_SLACK)
+                bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
                 shortlist = itertools.compress(range(len(group)), map(bar.__le__, fast))
             exact = sorted((-(portable_ln(odds[i]) / weights[i]), group[i][0], group[i][2]) for i in shortlist)
             chosen = exact[:quota]

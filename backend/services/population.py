@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
@@ -423,19 +424,30 @@ def canonical_population_csv(session: Session, spec: PopulationSpec) -> tuple[by
     ).group_by(stratum)
     driver = connection.connection.driver_connection
     connection.exec_driver_sql("LOCK TABLE enterprise, inspection_form IN SHARE MODE")
+    # With the lock held nobody can change those tables, so a second connection counts the very rows the
+    # COPY writes, on another backend at the same time (the database sorts while the other one counts).
+    engine = connection.engine
+
+    def count_strata() -> list[Any]:
+        with engine.connect() as other:
+            return list(other.execute(sizes_stmt))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        counted = pool.submit(count_strata)
+        compiled = rows.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+        out = bytearray(algorithm.POPULATION_HEADER.encode() + b"\n")
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
+                for block in copy:
+                    out += block
+        data = bytes(out)
+        del out
+        counts = counted.result()
     sizes: dict[str, int] = {}
-    for name, count, bad in connection.execute(sizes_stmt):
+    for name, count, bad in counts:
         if bad:
             return None
         sizes[name] = count
-    compiled = rows.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    out = bytearray(algorithm.POPULATION_HEADER.encode() + b"\n")
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
-            for block in copy:
-                out += block
-    data = bytes(out)
-    del out
     try:
         algorithm.check_population_csv(data, sizes)
     except algorithm.DrawError:
