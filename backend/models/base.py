@@ -42,8 +42,11 @@ def id_field() -> Any:
     return Field(default_factory=uuid.uuid4, primary_key=True)
 
 
-def created_field() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+def created_field(*, server_default: Any = None) -> Any:
+    if server_default is None:
+        return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    kwargs = {"server_default": server_default}
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, sa_column_kwargs=kwargs)
 
 
 def ts_field(nullable: bool = True, **kw: Any) -> Any:

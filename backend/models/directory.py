@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 from .base import created_field, id_field, ts_field
@@ -92,21 +92,26 @@ class Checkpoint(SQLModel, table=True):
 
 
 class Enterprise(SQLModel, table=True):
-    """检查对象: a market entity keyed by its 统一社会信用代码."""
+    """检查对象: a market entity keyed by its 统一社会信用代码.
+
+    Indexed by its id and its USCC only: a directory import maintains every index for each of a million
+    rows, and no query can use one on the name (searched by substring), the status (the draw keeps nearly
+    every row) or the region and industry codes (filtered by prefix); see migration 0006.
+    """
 
     __tablename__ = "enterprise"
 
     id: uuid.UUID = id_field()
     uscc: str = Field(max_length=18, unique=True, index=True)
-    name: str = Field(max_length=200, index=True)
+    name: str = Field(max_length=200)
     entity_type: str = Field(default="", max_length=64)
     legal_representative: str = Field(default="", max_length=64)
     phone: str = Field(default="", max_length=32)
     registered_address: str = Field(default="", max_length=300)
     business_address: str = Field(default="", max_length=300)
-    region_code: str = Field(default="", max_length=6, index=True)
-    industry_code: str = Field(default="", max_length=8, index=True)
-    status: str = Field(default="active", max_length=16, index=True)
+    region_code: str = Field(default="", max_length=6)
+    industry_code: str = Field(default="", max_length=8)
+    status: str = Field(default="active", max_length=16)
     special_libraries: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     abnormal_list: bool = False  # 经营异常名录
     serious_violation: bool = False  # 严重违法失信名单
@@ -117,8 +122,10 @@ class Enterprise(SQLModel, table=True):
     lat: float | None = None
     lng: float | None = None
     active: bool = True
-    created_at: datetime = created_field()
-    updated_at: datetime = created_field()
+    # The server default lets a bulk COPY leave both stamps to PostgreSQL instead of sending (and having it
+    # parse) two timestamps per row. PostgreSQL only: see migration 0006.
+    created_at: datetime = created_field(server_default=func.now())
+    updated_at: datetime = created_field(server_default=func.now())
 
 
 class EnterpriseStatusChange(SQLModel, table=True):

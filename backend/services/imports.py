@@ -23,15 +23,13 @@ import gc
 import json
 import re
 import secrets
-import sys
 import tempfile
 import time
 import uuid
-from array import array
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date
 from operator import mul
 from typing import Any
 
@@ -132,10 +130,13 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 class Cells(list):  # type: ignore[type-arg]
-    """Converted values that may also carry `text`: the cells as written, already in the canonical form
-    PostgreSQL reads back to the same values (so COPY can send them without formatting them again)."""
+    """Converted values that may also carry their PostgreSQL COPY text, so COPY can send them without
+    formatting them again: `text`, the cells in COPY text form (as written, when that is the canonical form
+    PostgreSQL reads back to the same values), or `plain`, the values are strings that are their own COPY
+    text (no backslash, tab or line break)."""
 
     text: list[str] | None = None
+    plain: bool = False
 
 
 def _by_table(
@@ -168,7 +169,7 @@ def _by_table(
 
 def text_cells(max_len: int, *, required: bool = False) -> Converter:
     def convert(values: list[str]) -> Converted:
-        out = list(map(str.strip, values))
+        out = Cells(map(str.strip, values))
         errors: dict[int, str] = {}
         if required and not all(out):
             errors.update((i, "不能为空") for i, v in enumerate(out) if not v)
@@ -197,6 +198,8 @@ def pattern_cells(regex: str, message: str, *, upper: bool = False, required: bo
                 out = list(map(str.upper, out))
         verdict = {v: (bool(compiled.fullmatch(v)) if v else not required) for v in set(out)}  # few distinct codes
         if all(verdict.values()):
+            out = Cells(out)
+            out.plain = True  # codes matching the pattern, or empty
             return out, {}
         return out, {i: ("不能为空" if not v else message) for i, v in enumerate(out) if not verdict[v]}
 
@@ -340,8 +343,14 @@ def list_cells(item_max: int, max_items: int, *, allowed: Iterable[str] | None =
 
     def convert(values: list[str]) -> Converted:
         parsed = {v: parse(v) for v in set(values)}  # a column has few distinct cells
-        out = list(map({v: items for v, (items, _) in parsed.items()}.__getitem__, values))
+        out = Cells(map({v: items for v, (items, _) in parsed.items()}.__getitem__, values))
         if all(p is None for _, p in parsed.values()):
+            # The JSON text for COPY, once per distinct cell (json.dumps escapes control characters, so only
+            # backslashes need doubling); non-ASCII written as is, as the json type keeps it.
+            copy_text = {
+                v: json.dumps(items, ensure_ascii=False).replace("\\", "\\\\") for v, (items, _) in parsed.items()
+            }
+            out.text = list(map(copy_text.__getitem__, values))
             return out, {}
         return out, {i: parsed[v][1] for i, v in enumerate(values) if parsed[v][1]}  # type: ignore[misc]
 
@@ -370,49 +379,63 @@ def _uscc_ok(code: str) -> bool:
     return _ORG_CHECK[11 - total % 11] == code[16]
 
 
-_LOW_BYTE = 0 if sys.byteorder == "little" else 1
+def _terms(weight: int, values: bytes, modulus: int) -> bytes:
+    """A translate table: an ASCII character's value times `weight`, modulo `modulus`."""
+    return bytes(weight * v % modulus for v in values)
 
 
-def _lanes(column: str, table: bytes) -> int:
-    """One character per code → one 16-bit lane per code in a big integer (native byte order)."""
-    lanes = bytearray(2 * len(column))
-    lanes[_LOW_BYTE::2] = column.encode("ascii").translate(table)
-    return int.from_bytes(lanes, sys.byteorder)
+_USCC_VALUES = bytes(max(USCC_CHARSET.find(chr(b)), 0) for b in range(256))
+_ORG_VALUES_0 = bytes(v if v != 255 else 0 for v in _ORG_VALUES)
+# Terms of the check equations, per position: Σ w·v (17 positions) + v(check) ≡ 0 (mod 31) for the code,
+# Σ w·v (8 positions of the organisation code) + v(its check, X = 10) ≡ 0 (mod 11).
+_USCC_TERMS = [_terms(w, _USCC_VALUES, 31) for w in USCC_WEIGHTS] + [_USCC_VALUES]
+_ORG_CHECK_VALUES = bytes(10 if b == ord("X") else (b - 48 if 48 <= b <= 57 else 0) for b in range(256))
+_ORG_TERMS = [_terms(w, _ORG_VALUES_0, 11) for w in ORG_WEIGHTS] + [_ORG_CHECK_VALUES]
+_MOD31 = bytes(x % 31 for x in range(256))
+_MOD11 = bytes(x % 11 for x in range(256))
+_USCC_BYTES = USCC_CHARSET.encode()
 
 
-_USCC_LANES = bytes(USCC_CHARSET.index(chr(b)) if chr(b) in USCC_CHARSET else 0 for b in range(256))
-_ORG_LANES = bytes(b - 48 if 48 <= b <= 57 else (b - 55 if 65 <= b <= 90 else 0) for b in range(256))
-_CHECK_BY_SUM = "".join(USCC_CHARSET[-s % 31] for s in range(1 << 16))
-_ORG_CHECK_BY_SUM = "".join(_ORG_CHECK[11 - s % 11] for s in range(1 << 16))
+def _lane_sum(columns: list[bytes], tables: list[bytes], n: int) -> bytes:
+    """Per code, the sum of its terms, one byte each: the bytes of a big integer whose 8-bit lanes are the
+    codes, added in one go (the caller keeps every lane below 256, so no lane carries into the next)."""
+    lanes = (int.from_bytes(column.translate(table), "little") for column, table in zip(columns, tables, strict=True))
+    total = sum(lanes)
+    return total.to_bytes(n, "little")
 
 
 def _all_uscc_ok(codes: list[str]) -> bool:
     """True when every code is valid, checked for a whole column at once.
 
-    Column p of the joined codes is joined[p::18]; each character becomes a 16-bit lane of a big integer,
-    so the weighted sums of all codes come from 17 (and 8) big-integer multiply-adds — no lane can
-    overflow (17 × 30 × 30 < 65536) — and are mapped back to their expected check characters.
+    Column p of the joined codes is data[p::18], one byte per code; translate tables turn each into the
+    code's term of a check equation, and big-integer additions sum the terms of all codes at once, six at
+    a time (6 × 30 < 256) before reducing modulo 31.
     """
     n = len(codes)
     if not n:
         return True
     joined = "".join(codes)
-    if len(joined) != 18 * n or max(map(len, codes)) != 18 or joined.strip(USCC_CHARSET):
+    if len(joined) != 18 * n or max(map(len, codes)) != 18 or not joined.isascii():
         return False
-    if not "".join(joined[p::18] for p in range(2, 8)).isdigit():
+    data = joined.encode("ascii")
+    columns = [data[p::18] for p in range(18)]
+    if data.translate(None, _USCC_BYTES) or b"".join(columns[2:8]).translate(None, b"0123456789"):
+        return False  # a character outside the 31 symbols, or a non-numeric region
+    if columns[16].translate(None, b"0123456789X"):
+        return False  # the organisation code's check character
+    residues = bytes(n)
+    for start in (0, 6, 12):
+        part = _lane_sum(columns[start : start + 6], _USCC_TERMS[start : start + 6], n).translate(_MOD31)
+        residues = (int.from_bytes(residues, "little") + int.from_bytes(part, "little")).to_bytes(n, "little")
+    if residues.translate(_MOD31) != bytes(n):
         return False
-    total = sum(w * _lanes(joined[p::18], _USCC_LANES) for p, w in enumerate(USCC_WEIGHTS))
-    sums = array("H", total.to_bytes(2 * n, sys.byteorder))
-    if "".join(map(_CHECK_BY_SUM.__getitem__, sums)) != joined[17::18]:
-        return False
-    org = sum(w * _lanes(joined[8 + p :: 18], _ORG_LANES) for p, w in enumerate(ORG_WEIGHTS))
-    org_sums = array("H", org.to_bytes(2 * n, sys.byteorder))
-    return "".join(map(_ORG_CHECK_BY_SUM.__getitem__, org_sums)) == joined[16::18]
+    return _lane_sum(columns[8:17], _ORG_TERMS, n).translate(_MOD11) == bytes(n)
 
 
 def uscc_cells(values: list[str]) -> Converted:
-    out = list(map(str.upper, map(str.strip, values)))
+    out = Cells(map(str.upper, map(str.strip, values)))
     if _all_uscc_ok(out):
+        out.plain = True  # 18 characters of the USCC alphabet
         return out, {}
     errors: dict[int, str] = {}
     for i, code in enumerate(out):
@@ -654,6 +677,7 @@ def convert_chunk(
     columns: dict[str, list[Any]] = {}
     for pos, col, header in binding.columns:
         cells = chunk.columns[pos]
+        plain = False
         if is_text_column(col):
             joined = "".join(cells)
             if from_csv and "'" in joined:
@@ -663,7 +687,10 @@ def convert_chunk(
                     if "\x00" in v:
                         report.error(numbers[i], header, "含有不可见的控制字符（NUL）")
                         bad.add(i)
+            plain = not ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined)
         values, errors = col.convert(cells)
+        if plain and isinstance(values, Cells):
+            values.plain = True
         columns[col.field] = values
         for i, message in errors.items():
             report.error(numbers[i], header, message)
@@ -851,10 +878,20 @@ class TimeOrderedIds:
         self.next = 0
 
     def take(self, n: int) -> list[str]:
-        start = self.next
-        self.next += n
-        prefix = self.prefix
-        return [f"{prefix}{i:012x}" for i in range(start, start + n)]
+        """The next `n` ids (32 hex digits, a form uuid input accepts): the counter's last three digits come
+        from a table, so an id costs one string concatenation."""
+        start, end = self.next, self.next + n
+        self.next = end
+        out: list[str] = []
+        while start < end:
+            high, low = divmod(start, 4096)
+            stop = min(end, start + 4096 - low)
+            out += map(f"{self.prefix}{high:09x}".__add__, _HEX3[low : low + stop - start])
+            start = stop
+        return out
+
+
+_HEX3 = [f"{i:03x}" for i in range(4096)]
 
 
 _PG_BOOL = {True: "t", False: "f"}
@@ -865,6 +902,8 @@ def _pg_text(values: list[Any], kind: str) -> list[str]:
     text = getattr(values, "text", None)
     if text is not None:
         return text
+    if getattr(values, "plain", False):
+        return values
     if kind == "text":
         joined = "\x01".join(values)
         if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
@@ -890,6 +929,20 @@ def _pg_text(values: list[Any], kind: str) -> list[str]:
     if isinstance(values[0], date):
         return list(map(date.isoformat, values))
     return list(map(repr, values))
+
+
+def _copy_rows(cells: list[list[str]]) -> str:
+    """Rows in COPY text format: the columns interleaved with their separators in one list and joined once
+    (no tuple and no string per row)."""
+    n = len(cells[0])
+    width = 2 * len(cells)
+    flat = ["\n"] * (width * n)
+    tabs = ["\t"] * n
+    for c, column in enumerate(cells):
+        flat[2 * c :: width] = column
+        if c < len(cells) - 1:
+            flat[2 * c + 1 :: width] = tabs
+    return "".join(flat)
 
 
 def _pg_scalar(value: Any) -> str:
@@ -976,11 +1029,17 @@ class _CopyStreams:
 
 class EnterpriseImporter(_Importer):
     NEW_COLUMNS = ("id", *ENTERPRISE_DATA, "created_at", "updated_at")
+    # PostgreSQL fills both stamps from their default, now() (migration 0006), which is `self.now` there.
+    COPY_COLUMNS = ("id", *ENTERPRISE_DATA)
 
     def begin(self, binding: Binding) -> None:
         super().begin(binding)
         self.present = [f for f in ENTERPRISE_DATA if f in self.fields]
-        self.seen: dict[str, int] = {}
+        # Duplicate USCCs: while none has turned up, a set of the keys fed so far (one C call per chunk) and
+        # the chunks themselves; the first duplicate turns them into `first_row` (key -> first row number).
+        self.seen: set[str] = set()
+        self.fed: list[tuple[int | list[int], list[str]]] = []
+        self.first_row: dict[str, int] | None = None
         self.staged_rows = 0
         self.ids = TimeOrderedIds()
         self.now = utcnow()
@@ -990,6 +1049,7 @@ class EnterpriseImporter(_Importer):
             # New keys are decided from the set read below: keep other writers out until commit.
             conn.exec_driver_sql("LOCK TABLE enterprise IN SHARE ROW EXCLUSIVE MODE")
             conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            self.now = conn.exec_driver_sql("SELECT now()").scalar_one().astimezone(UTC)  # the stamps' default
             raw = conn.connection.driver_connection
             with raw.cursor() as cur:
                 cur.execute("SELECT uscc FROM enterprise")
@@ -1005,13 +1065,23 @@ class EnterpriseImporter(_Importer):
 
     def feed(self, numbers: list[int], columns: dict[str, list[Any]], valid: list[int]) -> None:
         usccs = columns["uscc"]
-        seen = self.seen
+        if not usccs:
+            return
         duplicates = set()
-        if len(valid) == len(usccs) and len(set(usccs)) == len(usccs) and seen.keys().isdisjoint(usccs):
-            seen.update(zip(usccs, numbers, strict=True))  # the usual case, checked without a Python loop
-        else:
+        first_row = self.first_row
+        if first_row is None and len(valid) == len(usccs):
+            before = len(self.seen)
+            self.seen.update(usccs)
+            if len(self.seen) - before == len(usccs):  # the usual case: every key new, without a Python loop
+                contiguous = numbers[-1] - numbers[0] == len(numbers) - 1
+                self.fed.append((numbers[0] if contiguous else numbers, usccs))
+            else:
+                first_row = self._first_rows()
+        elif first_row is None:
+            first_row = self._first_rows()
+        if first_row is not None:
             for i in valid:
-                first = seen.setdefault(usccs[i], numbers[i])
+                first = first_row.setdefault(usccs[i], numbers[i])
                 if first != numbers[i]:
                     self.report.error(numbers[i], "统一社会信用代码", f"与第 {first} 行的统一社会信用代码重复")
                     duplicates.add(i)
@@ -1021,11 +1091,13 @@ class EnterpriseImporter(_Importer):
         if not self.accepting or not valid:
             return
         existing = self.existing
-        if existing:
+        if not existing or existing.isdisjoint(usccs):
+            new, old = valid, []
+        elif existing.issuperset(usccs):  # a file imported again: every key known, without a Python loop
+            new, old = [], valid
+        else:
             new = [i for i in valid if usccs[i] not in existing]
             old = [i for i in valid if usccs[i] in existing]
-        else:
-            new, old = valid, []
         if new and "name" not in columns:
             for i in new:
                 self.report.error(
@@ -1039,6 +1111,17 @@ class EnterpriseImporter(_Importer):
             self._insert_new(numbers, columns, new)
         if old:
             self._stage(numbers, columns, old)
+
+    def _first_rows(self) -> dict[str, int]:
+        """Switch duplicate detection to a key -> first row number map, built from the chunks fed so far."""
+        first: dict[str, int] = {}
+        for start, usccs in self.fed:
+            numbers = range(start, start + len(usccs)) if isinstance(start, int) else start
+            first.update(zip(usccs, numbers, strict=True))  # keys of the fast path are all distinct
+        self.fed = []
+        self.seen = set()
+        self.first_row = first
+        return first
 
     def _insert_new(self, numbers: list[int], columns: dict[str, list[Any]], rows: list[int]) -> None:
         n = len(rows)
@@ -1054,10 +1137,8 @@ class EnterpriseImporter(_Importer):
             else:
                 out[name] = [_ENTERPRISE_DEFAULTS[name]] * n
         if self.streams is not None:
-            stamp = self.now.isoformat()
             cells = [out["id"], *(_pg_text(out[f], _CELL_KINDS.get(f, "text")) for f in ENTERPRISE_DATA)]
-            cells += [[stamp] * n, [stamp] * n]
-            self._copy("enterprise", self.NEW_COLUMNS, cells)
+            self._copy("enterprise", self.COPY_COLUMNS, cells)
         else:
             stamp = self.now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
             cells = [out["id"], *(_sqlite_values(out[f], _CELL_KINDS.get(f, "text")) for f in ENTERPRISE_DATA)]
@@ -1106,8 +1187,7 @@ class EnterpriseImporter(_Importer):
 
     def _copy(self, table: str, names: tuple[str, ...], cells: list[list[str]]) -> None:
         assert self.streams is not None
-        payload = "\n".join(map("\t".join, zip(*cells, strict=True))) + "\n"
-        self.streams.write(f"{table} ({', '.join(names)})", payload.encode())
+        self.streams.write(f"{table} ({', '.join(names)})", _copy_rows(cells).encode())
 
     def _executemany(self, table: str, names: tuple[str, ...], cells: list[list[Any]]) -> None:
         placeholders = ", ".join("?" for _ in names)
@@ -1160,22 +1240,31 @@ class EnterpriseImporter(_Importer):
             for n in self.present
             if n != "uscc"
         ]
-        changed: list[str] = []
+        changed: list[tuple[str, int]] = []  # (uscc, row number)
         if sets:
             differs = " OR ".join(self._differs(n) for n in self.present if n != "uscc")
+            # SQLite's RETURNING cannot name the FROM table: its row numbers are read from the stage after.
+            returning = "enterprise.uscc, s.row_no" if self.dialect == "postgresql" else "enterprise.uscc"
             result = self.session.execute(
                 text(
                     f"UPDATE enterprise SET {', '.join(sets)}, updated_at = :now FROM {STAGE} AS s "  # noqa: S608
-                    f"WHERE enterprise.uscc = s.uscc AND ({differs}) RETURNING enterprise.uscc"
+                    f"WHERE enterprise.uscc = s.uscc AND ({differs}) RETURNING {returning}"
                 ).bindparams(typed[0]),
                 {"now": self.now},
             )
-            changed = list(result.scalars())
+            if self.dialect == "postgresql":
+                changed = [(u, r) for u, r in result]
+            else:
+                keys = list(result.scalars())
+                if keys:
+                    stage = self.session.connection().exec_driver_sql(f"SELECT uscc, row_no FROM {STAGE}")  # noqa: S608
+                    row_of: dict[str, int] = dict(stage.all())  # type: ignore[arg-type]
+                    changed = [(u, row_of[u]) for u in keys]
         report.updated += len(changed)
         report.unchanged += self.staged_rows - len(changed)
-        changed.sort(key=self.seen.__getitem__)
+        changed.sort(key=lambda pair: pair[1])
         room = MAX_REPORTED - len(report.changes)
-        report.changes.extend({"row": self.seen[u], "key": u, "action": "updated"} for u in changed[:room])
+        report.changes.extend({"row": r, "key": u, "action": "updated"} for u, r in changed[:room])
         report.changes_total += len(changed)
 
     def close(self) -> None:
