@@ -13,7 +13,8 @@ Three processes on 127.0.0.1: an S3 server (moto, the same stand-in the tests us
 Measured: ``api_mb_s`` = bytes / wall time of tus creation (carrying the first chunk: creation-with-upload)
 + all PATCHes (the last one includes the server's
 SHA-256 verification, the store's assembly and media probing); ``raw_mb_s`` = the same bytes put with the
-minio SDK (``put_object``, 8 MiB parts) into the same bucket, interleaved file by file with the API uploads.
+minio SDK (``put_object``, 8 MiB parts sent one at a time, as the tus client sends one PATCH at a time) into
+the same bucket, interleaved file by file with the API uploads.
 ``peak_rss_mb`` = VmHWM of the API worker during an additional ``--big-mb`` upload (the peak is reset through
 /proc/<pid>/clear_refs just before it). Writes ``bench/results.json`` key ``upload``.
 """
@@ -386,7 +387,11 @@ class _BlockStream(io.RawIOBase):
 def raw_put(client, f: GeneratedFile, key: str) -> float:  # type: ignore[no-untyped-def]
     """One raw PUT, timed; the object is removed afterwards (untimed) so the server state stays comparable."""
     started = time.perf_counter()
-    client.put_object(BUCKET, key, _BlockStream(f), f.size, content_type=f.mime, part_size=CHUNK)
+    # One part at a time, like the tus client's one PATCH at a time (the SDK's default is 3 parallel parts,
+    # which would compare two different client concurrencies, not the server paths).
+    client.put_object(
+        BUCKET, key, _BlockStream(f), f.size, content_type=f.mime, part_size=CHUNK, num_parallel_uploads=1
+    )
     elapsed = time.perf_counter() - started
     client.remove_object(BUCKET, key)
     return elapsed

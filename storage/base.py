@@ -14,7 +14,8 @@ from storage.keys import is_evidence_key
 MiB = 1024 * 1024
 #: Reads from caller streams and from stored objects happen in pieces this big (bounded memory).
 CHUNK_SIZE = 1 * MiB
-#: Default cap on one `upload_part` body; the S3 backend holds one part (+ a < 5 MiB pending tail) in memory.
+#: Default cap on one `upload_part` body; the S3 backend relays a part as it arrives, but holds a part below
+#: 5 MiB (a pending tail) or one under retention (Content-MD5) in memory.
 DEFAULT_MAX_PART_SIZE = 32 * MiB
 #: S3 numbers parts 1..10000; the stores use the caller's part numbers, so the same bound holds for both.
 MAX_PART_NUMBER = 10_000

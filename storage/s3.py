@@ -1,9 +1,21 @@
 """S3-compatible ObjectStore (MinIO, AWS S3, Ceph RGW, ...) on the minio SDK: object lock, resumable uploads.
 
-Write-once. `put` first checks the key (so a duplicate costs one HEAD, not an upload), then writes with
-`If-None-Match: *`, which AWS, recent MinIO and moto honour atomically. A server that answers NotImplemented
-is remembered and then only the stat-before-write check applies; with retention the bucket is versioned and
-the first version stays locked, so a lost race cannot destroy evidence.
+Write-once. Writes carry `If-None-Match: *`, which AWS, recent MinIO and moto honour atomically; a buffered
+`put` also checks the key first (a duplicate costs one HEAD, not an upload). A server that answers
+NotImplemented is remembered and then only the stat-before-write check applies; with retention the bucket is
+versioned and the first version stays locked, so a lost race cannot destroy evidence.
+
+Relayed bodies. An evidence `put` (up to `part_size`) is one PUT whose body is read from the caller's stream
+while it is sent, 256 KiB at a time (`_StreamedBody`): receiving and sending overlap and nothing is buffered.
+The key is the SHA-256 the bytes must have, so the request is signed with it (the server refuses a body that
+does not match) and carries it as `x-amz-checksum-sha256` (which also stands in for the Content-MD5 object lock
+wants); on top of that the store hashes every piece and sends the last one only once the whole body matched,
+so a server that checks nothing still never receives a complete wrong body. No HEAD first: a duplicate is
+refused by the condition, and the rest of its body is still read and verified. Resumable parts of 5 MiB and
+more are relayed the same way as aws-chunked bodies signed piece by piece (STREAMING-AWS4-HMAC-SHA256-PAYLOAD,
+`_ChunkSignedBody`), the server checking each piece as it arrives; under retention (Content-MD5 per part) and
+without credentials parts are buffered as before. A relayed request is never retried: the stream cannot be
+replayed (the tus client resends).
 
 Resumable uploads (the tus server's backend). S3 wants every part but the last to be >= 5 MiB, while a tus
 PATCH may deliver any number of bytes (an interrupted request, a small final chunk). Chunk *n* is therefore
@@ -32,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -91,6 +104,9 @@ T = TypeVar("T")
 MIN_PART_SIZE = 5 * MiB
 #: A streamed PUT reads, hashes and sends its body in pieces this big (the only buffer it holds).
 STREAM_PIECE = 256 * 1024
+#: aws-chunked framing around each piece: ";chunk-signature=" + 64 hex digits + CRLF, and the CRLF after the data.
+_CHUNK_FRAME = len(";chunk-signature=") + 64 + 2 + 2
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: Largest object a single CopyObject may copy; above it the SDK's multipart compose is used.
 MAX_COPY_SIZE = 5 * 1024 * MiB
 _REF = re.compile(r"s3:([0-9a-f]{32}):(\S+)")
@@ -124,13 +140,13 @@ class _Minio(Minio):
         creds: Credentials | None = None,
     ) -> tuple[DictType, datetime]:
         known = headers.pop(_PAYLOAD_SHA256, None) if headers else None
-        if isinstance(body, _StreamedBody):
-            # Not in memory yet: its length is known, and its hash is the one it must have (checked by the
-            # server against the signature, over HTTPS too, and by _StreamedBody before the last byte).
+        if isinstance(body, _RelayedBody):
+            # Not in memory yet: its length is known, and what the signature covers is the body's own choice
+            # (the hash it must have, or per-piece signatures), over HTTPS too.
             built, date = super()._build_headers(host, headers, None, creds)
             built.pop("Content-MD5", None)
             built["Content-Length"] = str(len(body))
-            built["x-amz-content-sha256"] = body.expected
+            built["x-amz-content-sha256"] = body.content_sha256
             return built, date
         if known is None or not body or creds is None or self._base_url.is_https:
             return super()._build_headers(host, headers, body, creds)
@@ -167,54 +183,93 @@ class _BodyAborted(Exception):
     """Raised inside a streamed request body so that urllib3 drops the request half-sent (internal)."""
 
 
-class _StreamedBody:
-    """The body of a PUT onto an evidence key, read from the caller's stream while it is being sent.
+class _RelayedBody:
+    """A request body read from the caller's stream while it is being sent, one piece (one buffer) at a time.
 
-    The key names the SHA-256 the bytes must have, so the request is signed with it up front (the server
-    refuses a body that does not match) and nothing is buffered beyond one piece. Independently of the server,
-    every piece is hashed on its way and the last one is sent only after the whole body hashed to the key:
-    a body that ends early, fails a caller check or does not match is abandoned with bytes still missing, so
-    the server never has a complete request to store. `failure` is what stopped it.
+    Whatever stops it (the caller's stream ends early or fails, a check fails) is kept in `failure` and the
+    request is abandoned with bytes still missing, so the server never has a complete request to act on.
+    Subclasses frame the pieces (`_frames`) and say what the request signs as its payload hash.
     """
 
-    def __init__(self, stream: BinaryIO, length: int, expected: str, piece: int = STREAM_PIECE) -> None:
-        self.length = length
-        self.expected = expected
-        self.received = 0
+    content_sha256 = ""
+
+    def __init__(self, stream: BinaryIO, length: int, *, prefix: bytes = b"", piece: int = STREAM_PIECE) -> None:
+        self.decoded_length = len(prefix) + length
+        self.prefix_length = len(prefix)
         self.failure: Exception | None = None
+        self.received = 0  # bytes taken from `stream` (the prefix is not counted)
         self._stream = stream
-        self._digest = hashlib.sha256()
-        self._buffer = bytearray(max(1, min(piece, length)))
+        self._length = length
+        self._prefix = memoryview(prefix)
+        self._piece = max(1, min(piece, self.decoded_length))
+        self._buffer = bytearray(self._piece)
         self._started = False
 
     def __len__(self) -> int:
-        return self.length
+        return self.decoded_length
 
-    def __iter__(self) -> Iterator[memoryview]:
+    @property
+    def started(self) -> bool:
+        """Whether sending has begun (from then on the caller's stream is being consumed)."""
+        return self._started
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
         if self._started:
             raise _BodyAborted("a streamed body cannot be sent twice")  # retries are off; a guard only
         self._started = True
-        return self._pieces()
+        return self._frames()
+
+    def _frames(self) -> Iterator[bytes | memoryview]:
+        yield from self._pieces()
 
     def _pieces(self) -> Iterator[memoryview]:
+        """The decoded body in pieces of `_piece` bytes (the last may be shorter); each piece is copied to the
+        socket before the generator resumes, so one buffer is reused."""
         view = memoryview(self._buffer)
-        while self.received < self.length:
-            piece = view[: min(len(view), self.length - self.received)]
+        sent = 0
+        while sent < self.decoded_length:
+            piece = view[: min(len(view), self.decoded_length - sent)]
             try:
-                self._read(piece)
-                if self.received == self.length:
-                    self._check()
+                self._fill(piece)
+                if sent + len(piece) == self.decoded_length:
+                    self._last_piece_read()
             except Exception as exc:
                 self.failure = exc
                 raise _BodyAborted from exc
-            yield piece  # sent (copied to the socket) before the generator resumes: the buffer is reused
+            sent += len(piece)
+            yield piece
 
-    def _read(self, piece: memoryview) -> None:
-        read_into(self._stream, piece)
-        self._digest.update(piece)
-        self.received += len(piece)
+    def _fill(self, piece: memoryview) -> None:
+        taken = min(len(piece), len(self._prefix))
+        if taken:
+            piece[:taken] = self._prefix[:taken]
+            self._prefix = self._prefix[taken:]
+        if taken < len(piece):
+            self._read(piece[taken:])
 
-    def _check(self) -> None:
+    def _read(self, view: memoryview) -> None:
+        read_into(self._stream, view)
+        self.received += len(view)
+
+    def _last_piece_read(self) -> None:
+        """Called with the last piece read but not yet sent."""
+
+
+class _StreamedBody(_RelayedBody):
+    """The body of a PUT onto an evidence key. The key names the SHA-256 the bytes must have, so the request is
+    signed with it up front (the server refuses a body that does not match). Independently of the server, every
+    piece is hashed on its way and the last one is only sent once the whole body hashed to the key."""
+
+    def __init__(self, stream: BinaryIO, length: int, expected: str, piece: int = STREAM_PIECE) -> None:
+        super().__init__(stream, length, piece=piece)
+        self.expected = self.content_sha256 = expected
+        self._digest = hashlib.sha256()
+
+    def _read(self, view: memoryview) -> None:
+        super()._read(view)
+        self._digest.update(view)
+
+    def _last_piece_read(self) -> None:
         actual = self._digest.hexdigest()
         if actual != self.expected:
             raise DigestMismatch(expected=self.expected, actual=actual)
@@ -226,11 +281,57 @@ class _StreamedBody:
             raise self.failure
         view = memoryview(self._buffer)
         try:
-            while self.received < self.length:
-                self._read(view[: min(len(view), self.length - self.received)])
+            while self.received < self._length:
+                self._read(view[: min(len(view), self._length - self.received)])
         except IncompleteStream as exc:
-            raise IncompleteStream(expected=self.length, received=self.received) from exc
-        self._check()
+            raise IncompleteStream(expected=self._length, received=self.received) from exc
+        self._last_piece_read()
+
+
+class _ChunkSignedBody(_RelayedBody):
+    """An aws-chunked body signed piece by piece (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), for an upload part whose
+    hash is not known before its bytes arrive: every piece carries a signature over its SHA-256, chained from
+    the request's own signature, so the server checks each piece as it comes in, exactly as it checks a
+    signed payload hash, without the part being buffered first."""
+
+    content_sha256 = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+
+    def __init__(self, stream: BinaryIO, length: int, *, prefix: bytes = b"", piece: int = STREAM_PIECE) -> None:
+        super().__init__(stream, length, prefix=prefix, piece=piece)
+        self._signing: tuple[bytes, str] | None = None
+        self._previous = ""
+
+    def __len__(self) -> int:
+        """The length on the wire: every piece framed as `<hex size>;chunk-signature=<64 hex>\r\n<data>\r\n`,
+        then the empty final piece."""
+        full, rest = divmod(self.decoded_length, self._piece)
+        sizes = [self._piece] * full + ([rest] if rest else []) + [0]
+        return sum(len(f"{size:x}") + _CHUNK_FRAME + size for size in sizes)
+
+    def sign_with(self, signing_key: bytes, amz_date: str, scope: str, seed_signature: str) -> None:
+        self._signing = (signing_key, f"AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n")
+        self._previous = seed_signature
+
+    def _sign(self, data: bytes | memoryview) -> str:
+        assert self._signing is not None, "sign_with() first"
+        key, head = self._signing
+        to_sign = f"{head}{self._previous}\n{_EMPTY_SHA256}\n{hashlib.sha256(data).hexdigest()}"
+        self._previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        return self._previous
+
+    def _frames(self) -> Iterator[bytes | memoryview]:
+        for piece in self._pieces():
+            yield f"{len(piece):x};chunk-signature={self._sign(piece)}\r\n".encode()
+            yield piece
+            yield b"\r\n"
+        yield f"0;chunk-signature={self._sign(b'')}\r\n\r\n".encode()
+
+
+def _signing_key(secret_key: str, date: str, region: str) -> bytes:
+    key = hmac.new(f"AWS4{secret_key}".encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
 
 
 class S3Store:
@@ -528,14 +629,20 @@ class S3Store:
         if part_number > 1 and (previous_token is None or _PENDING_TOKEN.fullmatch(previous_token)):
             pending = self._read_pending(upload_id, part_number - 1)
         first = pending[0] if pending else part_number
-        # One buffer, pending tail first: the chunk is never held twice.
-        body = read_exact(stream, length, prefix=pending[1] if pending else b"")
+        prefix = pending[1] if pending else b""
         del pending
-        if len(body) < MIN_PART_SIZE:
-            self._require_upload(upload_ref)  # fail now, not at completion, when the upload no longer exists
-            self._write_pending(upload_id, part_number, first, body)
-            return f"pending:{first}"
-        etag = self._upload_part_bytes(upload_ref, first, body)
+        if len(prefix) + length >= MIN_PART_SIZE and self._streams_parts():
+            # Relayed to S3 while it arrives (receiving and sending overlap; one piece in memory).
+            etag = self._upload_part_streamed(upload_ref, first, _ChunkSignedBody(stream, length, prefix=prefix))
+        else:
+            # One buffer, pending tail first: the chunk is never held twice.
+            body = read_exact(stream, length, prefix=prefix)
+            del prefix
+            if len(body) < MIN_PART_SIZE:
+                self._require_upload(upload_ref)  # fail now, not at completion, when the upload no longer exists
+                self._write_pending(upload_id, part_number, first, body)
+                return f"pending:{first}"
+            etag = self._upload_part_bytes(upload_ref, first, body)
         if previous_token is None:
             # A pending object from an earlier attempt at this chunk must not be prepended to the next one.
             stale = self._pending_key(upload_id, part_number)
@@ -863,7 +970,7 @@ class S3Store:
         if conditional:
             headers["If-None-Match"] = "*"
         try:
-            with self._errors(key, conditional=conditional):
+            with self._relayed(body), self._errors(key, conditional=conditional):
                 self._send_streamed(key, body, headers)
         except _ConditionUnsupported:
             # The body is spent, so it cannot be sent again without the header: remember, and let the
@@ -876,10 +983,28 @@ class S3Store:
             raise
         return body.expected
 
-    def _send_streamed(self, key: str, body: _StreamedBody, headers: dict[str, str]) -> None:
+    @staticmethod
+    @contextmanager
+    def _relayed(body: _RelayedBody) -> Iterator[None]:
+        """What stopped a relayed body on the caller's side (the client went away, a check refused the bytes)
+        reaches the caller as it was raised, not as a storage outage."""
+        try:
+            yield
+        except StorageError:
+            if body.failure is not None:
+                raise body.failure from None
+            raise
+
+    def _send_streamed(
+        self, key: str, body: _RelayedBody, headers: dict[str, str], query: DictType | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        """PUT a relayed body (signed as the body says), without retries: the caller's stream cannot be replayed
+        (the tus client resends instead). Raises the body's own failure if that is what stopped it."""
         client = self._client
         creds = client._provider.retrieve() if client._provider else None
-        url = client._base_url.build(method="PUT", region=self.region, bucket_name=self.bucket, object_name=key)
+        url = client._base_url.build(
+            method="PUT", region=self.region, bucket_name=self.bucket, object_name=key, query_params=query
+        )
         built, date = client._build_headers(url.netloc, _sdk(headers), body, creds)  # type: ignore[arg-type]
         if creds is not None:
             built = sign_v4_s3(
@@ -888,29 +1013,38 @@ class S3Store:
                 region=self.region,
                 headers=built,
                 credentials=creds,
-                content_sha256=str(built["x-amz-content-sha256"]),
+                content_sha256=body.content_sha256,
                 date=date,
             )
+            if isinstance(body, _ChunkSignedBody):
+                seed = str(built["Authorization"]).rpartition("Signature=")[2]
+                scope = f"{date:%Y%m%d}/{self.region}/s3/aws4_request"
+                body.sign_with(
+                    _signing_key(creds.secret_key, f"{date:%Y%m%d}", self.region), str(built["x-amz-date"]), scope, seed
+                )
         http_headers = HTTPHeaderDict()
         for name, value in built.items():
             http_headers.add(name, str(value))
-        try:
-            # No retries: the caller's stream cannot be replayed (the tus client resends instead).
-            response = client._http.urlopen(
-                "PUT", urlunsplit(url), body=body, headers=http_headers, retries=False, preload_content=True
-            )
-        except _BodyAborted:
-            assert body.failure is not None
-            raise body.failure from None
-        except urllib3.exceptions.HTTPError:
-            if body.failure is not None:
+        for attempt in (1, 2):
+            try:
+                response = client._http.urlopen(
+                    "PUT", urlunsplit(url), body=body, headers=http_headers, retries=False, preload_content=True
+                )
+                break
+            except _BodyAborted:
+                assert body.failure is not None
                 raise body.failure from None
-            raise
+            except urllib3.exceptions.HTTPError:
+                if body.failure is not None:
+                    raise body.failure from None
+                if attempt == 1 and not body.started:
+                    continue  # failed before the first byte of the body was taken (a stale connection): resend
+                raise
         if response.status in (200, 204):
-            if body.received != body.length:
-                # A success before the whole body was sent would mean the server stored something else.
+            if body.received != body.decoded_length - body.prefix_length:
+                # A success before the whole body was sent would mean the server kept something else.
                 raise StorageUnavailable(detail="server answered before the body was complete")
-            return
+            return response
         content_type = response.headers.get("content-type", "")
         if response.data and "xml" in content_type:
             raise S3Error.fromxml(response)
@@ -949,6 +1083,24 @@ class S3Store:
         return self._client._upload_part(
             self.bucket, key, data, self._body_headers(data), upload_id, number  # type: ignore[arg-type]
         )
+
+    def _streams_parts(self) -> bool:
+        """Parts are relayed with per-piece signatures unless there are no credentials to sign with, or object
+        lock wants a Content-MD5 per part (retention), which needs the whole part first."""
+        return self.retention is None and self._client._provider is not None
+
+    def _upload_part_streamed(self, upload_ref: str, number: int, body: _ChunkSignedBody) -> str:
+        _upload_id, s3_upload_id = self._parse_ref(upload_ref)
+        key = self._upload_key(upload_ref)
+        headers = {
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(body.decoded_length),
+        }
+        with self._relayed(body), self._errors(key, upload_ref=upload_ref):
+            response = self._send_streamed(
+                key, body, headers, {"partNumber": str(number), "uploadId": s3_upload_id}
+            )
+        return str(response.headers.get("etag", "")).replace('"', "")
 
     def _upload_part_bytes(self, upload_ref: str, number: int, data: bytes | bytearray) -> str:
         _upload_id, s3_upload_id = self._parse_ref(upload_ref)

@@ -28,6 +28,7 @@ from datetime import UTC, timedelta
 from typing import Any, BinaryIO
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from ..config import Settings
@@ -56,7 +57,7 @@ LOCK_LEASE = timedelta(minutes=5)
 HEAD_BYTES = 64 * 1024  # kept for media checks: magic bytes and container headers
 TAIL_BYTES = 64 * 1024
 SNIFF_BYTES = 4096  # refuse an executable or an EPS after its first 4 KiB, not after gigabytes
-MAX_BLOCK = 16 * MiB  # one store chunk; on S3 the store holds one chunk in memory
+MAX_BLOCK = 16 * MiB  # one store chunk (on S3 relayed as it arrives, buffered only under retention)
 READ_SIZE = 1 * MiB
 EVIDENCE_MEDIA_KINDS = {
     "photo": ("image",),
@@ -116,7 +117,11 @@ def create_upload(
     store: Any,
     length: int | None,
     metadata: dict[str, str],
+    lease: bool = False,
 ) -> Upload:
+    """tus creation. `lease=True` (creation-with-upload: the same request appends next) creates the upload
+    already holding its append lease (`upload.lock_token`), which saves that request a read, an update and a
+    commit; the caller passes the token to `append` and must `release_lease` if it does not get that far."""
     require_field_inspector(actor)
     if length is None:
         raise BadRequest("缺少 Upload-Length（不支持延迟声明长度）", errors={"Upload-Length": ["必填"]})
@@ -159,6 +164,9 @@ def create_upload(
         upload.offset = length
         upload.state = "completed"
         upload.completed_at = now
+    elif lease:
+        upload.lock_token = secrets.token_hex(16)
+        upload.locked_until = now + LOCK_LEASE
     # The store's multipart upload is begun by the first PATCH that needs one: a file sent in one request
     # goes straight to its content address instead.
     session.add(upload)
@@ -324,10 +332,20 @@ def append(
     content_length: int | None,
     stream: BinaryIO,
     checksum: ChunkChecksum | None,
+    lease_token: str | None = None,
 ) -> Upload:
-    """tus PATCH: append the body at `offset`; complete the evidence when the last byte arrives."""
+    """tus PATCH: append the body at `offset`; complete the evidence when the last byte arrives.
 
-    upload = get_upload(session=session, actor=actor, upload_id=upload_id, store=store)
+    `lease_token`: the lease `create_upload(lease=True)` took for this request; if this raises before the
+    bytes are written, the caller releases it (`release_lease`).
+    """
+
+    if lease_token is None:
+        upload = get_upload(session=session, actor=actor, upload_id=upload_id, store=store)
+    else:
+        upload = session.get(Upload, upload_id)  # created by this request, in this session
+        if upload is None or upload.created_by != actor.id or upload.lock_token != lease_token:
+            raise Conflict("上传租约已失效，请查询偏移量后续传")
     if offset is None or offset < 0:
         raise BadRequest("缺少或无效的 Upload-Offset", errors={"Upload-Offset": ["必填，非负整数"]})
     if content_length is None:
@@ -349,7 +367,7 @@ def append(
     if evidence is not None and evidence.status == "rejected":
         raise Conflict(f"该证据已被拒收：{evidence.rejected_reason or ''}".rstrip("："))
 
-    token = _acquire_lease(session, upload, offset)
+    token = lease_token if lease_token is not None else _acquire_lease(session, upload, offset)
     if evidence is not None and evidence.status == "received":
         # Received through another upload meanwhile: this one is done, without a second receipt.
         return _settle_received(session=session, actor=actor, store=store, upload_id=upload.id)
@@ -445,6 +463,11 @@ def _renew_lease(session: Session, upload_id: uuid.UUID, token: str) -> None:
         .execution_options(synchronize_session=False)
     )
     session.commit()
+
+
+def release_lease(*, session: Session, upload_id: uuid.UUID, token: str) -> None:
+    """Give up a lease this request holds (a no-op if it was already released or taken over)."""
+    _release(session, upload_id, token)
 
 
 def _release(session: Session, upload_id: uuid.UUID, token: str) -> None:
@@ -888,24 +911,27 @@ def _append_whole(
             if digest.hexdigest() != evidence.sha256:
                 raise DigestMismatch(expected=evidence.sha256, actual=digest.hexdigest()) from None
             stored = StoredObject(key=key, size=upload.length, sha256=evidence.sha256, deduplicated=True)
-    session.rollback()
-    fresh = session.get(Upload, upload.id, populate_existing=True)
-    assert fresh is not None
-    fresh.offset = upload.length
-    fresh.media_type = state["media_type"]
-    fresh.head = bytes(head)
-    fresh.tail = bytes(tail)
-    # The lease stays until _accept commits: until then the upload is open at its full length, and a HEAD
-    # (finish_pending) must not take it for an interrupted completion.
-    fresh.locked_until = utcnow() + LOCK_LEASE
-    session.add(fresh)
+    # Recorded before the evidence is accepted, so that a failed acceptance is finished by a later HEAD. One
+    # UPDATE under the lease (no re-read); the lease stays until _accept commits: until then the upload is open
+    # at its full length, and a HEAD (finish_pending) must not take it for an interrupted completion.
+    done = {"offset": upload.length, "media_type": state["media_type"], "head": bytes(head), "tail": bytes(tail)}
+    result = session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.lock_token == token)  # type: ignore[arg-type]
+        .values(**done, locked_until=utcnow() + LOCK_LEASE)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("上传租约已失效（另一个请求接管了该上传），请查询偏移量后续传")
+    for name, value in done.items():
+        set_committed_value(upload, name, value)  # what the row now holds, without another UPDATE
     return _accept(
         session=session,
         actor=actor,
         settings=settings,
         store=store,
-        upload=fresh,
+        upload=upload,
         evidence=evidence,
         stored=stored,
         media_type=state["media_type"],
@@ -1263,7 +1289,7 @@ def make_derivatives(
 ) -> dict[str, Any]:
     """Thumbnail and watermarked display copy for photos; the original is never modified."""
     from storage import MediaRejected, MediaUnsupported, ObjectExists, StorageError
-    from storage.media import display_derivative, format_watermark, thumbnail
+    from storage.media import derivatives, format_watermark
 
     if not (mime or "").startswith("image/"):
         return {}
@@ -1287,20 +1313,24 @@ def make_derivatives(
     )
     result: dict[str, Any] = {"media": {"watermark": lines}}
     size = store.stat(key).size
-    for target, render in (
-        (thumb_key, lambda fh: thumbnail(fh, 320)),
-        (display_key, lambda fh: display_derivative(fh, 1600, watermark_lines=lines)),
-    ):
+    try:
+        # One read of the original and one decode for both (the thumbnail is scaled from the display copy).
+        with StoreRangeFile(store, key, size) as fh:
+            rendered = derivatives(fh, 320, 1600, watermark_lines=lines)
+    except (MediaUnsupported, MediaRejected) as exc:
+        result["media"]["derivative_error"] = exc.message
+        return result
+    except StorageError as exc:
+        log.warning("derivatives of %s failed: %s", evidence.id, exc)
+        result["media"]["derivative_error"] = exc.message
+        return result
+    for target, data in zip((thumb_key, display_key), rendered, strict=True):
         try:
-            with StoreRangeFile(store, key, size) as fh:
-                data = render(fh)
             try:
                 store.put(target, io.BytesIO(data), len(data), "image/jpeg")
             except ObjectExists:
                 pass  # a retry after a crash: the same derivative is already there
             result["thumbnail_key" if target == thumb_key else "display_key"] = target
-        except (MediaUnsupported, MediaRejected) as exc:
-            result["media"]["derivative_error"] = exc.message
         except StorageError as exc:
             log.warning("derivative %s of %s failed: %s", target, evidence.id, exc)
             result["media"]["derivative_error"] = exc.message
@@ -1347,5 +1377,6 @@ __all__ = [
     "max_upload_size",
     "parse_metadata",
     "purge_expired",
+    "release_lease",
     "terminate",
 ]

@@ -22,6 +22,7 @@ from storage import MediaRejected, MediaUnsupported, media
 from storage.media import (
     DEFAULT_LIMITS,
     MediaLimits,
+    derivatives,
     display_derivative,
     format_watermark,
     poster_frame,
@@ -365,6 +366,31 @@ def test_display_derivative_strips_exif_and_gps() -> None:
     exif = kept.getexif()
     assert exif.get(0x0112, 1) == 1  # orientation already applied
     assert exif.get_ifd(0x8825).get(1) == "N"
+
+
+def test_both_derivatives_from_one_decode() -> None:
+    """One read and one decode for an upload's two derivatives: the same shapes as the separate functions, the
+    watermark only on the display copy, no EXIF (GPS) in either."""
+    source = Image.new("RGB", (2400, 1200), (200, 200, 200))
+    source.paste((255, 0, 0), (0, 0, 1200, 1200))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (30.0, 15.0, 0.0), 3: "E", 4: (120.0, 10.0, 0.0)}
+    out = io.BytesIO()
+    source.save(out, "JPEG", quality=95, exif=exif.tobytes())
+    thumb_data, display_data = derivatives(out.getvalue(), 320, 1600, watermark_lines=["检查员 张三", "执法证号 X"])
+    thumb, display = Image.open(io.BytesIO(thumb_data)), Image.open(io.BytesIO(display_data))
+    assert thumb.size == (160, 320) and display.size == (800, 1600)  # upright (orientation 6), bounded
+    assert len(thumb.getexif()) == 0 and len(display.getexif()) == 0
+    separate = Image.open(io.BytesIO(thumbnail(out.getvalue(), 320)))
+    assert thumb.size == separate.size
+    assert max(ImageChops.difference(thumb.convert("L"), separate.convert("L")).getextrema()) < 40
+    bottom_thumb = cast(tuple[int, int, int], thumb.getpixel((80, 315)))
+    bottom_display = cast(tuple[int, int, int], display.getpixel((10, 1595)))
+    assert min(bottom_thumb) > 150  # no dark band on the thumbnail
+    assert max(bottom_display) < 150  # the watermark band on the display copy
+    with pytest.raises(ValueError):
+        derivatives(out.getvalue(), 1600, 320)
 
 
 def test_watermark_is_burnt_into_the_bottom_band() -> None:

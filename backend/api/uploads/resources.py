@@ -257,6 +257,8 @@ class UploadCollection(MethodView):
         """
         _require_tus()
         metadata = upload_service.parse_metadata(request.headers.get("Upload-Metadata"))
+        content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        with_data = content_type == "application/offset+octet-stream" and (request.content_length or 0) > 0
         session = get_session()
         upload = upload_service.create_upload(
             session=session,
@@ -265,14 +267,11 @@ class UploadCollection(MethodView):
             store=_store(),
             length=_int_header("Upload-Length"),
             metadata=metadata,
+            lease=with_data,  # this request appends next: the upload is created holding the lease
         )
-        content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if (
-            content_type == "application/offset+octet-stream"
-            and (request.content_length or 0) > 0
-            and upload.state == "open"
-        ):
-            upload_id = upload.id
+        if with_data and upload.state == "open":
+            upload_id, token = upload.id, upload.lock_token
+            assert token is not None
             try:
                 upload = upload_service.append(
                     session=session,
@@ -284,13 +283,19 @@ class UploadCollection(MethodView):
                     content_length=request.content_length,
                     stream=_StreamGuard(request.stream, request.environ.get("wsgi.input")),  # type: ignore[arg-type]
                     checksum=upload_service.ChunkChecksum.parse(request.headers.get("Upload-Checksum")),
+                    lease_token=token,
                 )
             except DomainError as exc:
                 session.rollback()
+                upload_service.release_lease(session=session, upload_id=upload_id, token=token)
                 current = session.get(type(upload), upload_id, populate_existing=True)
                 if current is None or current.state != "open" or exc.status_code in (413, 415, 460):
                     raise
                 upload = current
+            except BaseException:
+                session.rollback()
+                upload_service.release_lease(session=session, upload_id=upload_id, token=token)
+                raise
         resp = Response(status=201)
         resp.headers["Location"] = url_for("uploads.UploadItem", upload_id=upload.id)
         resp.headers["Upload-Expires"] = upload_service.expires_header(upload)

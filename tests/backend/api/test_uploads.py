@@ -611,6 +611,23 @@ def test_creation_with_upload_before_the_record_keeps_the_bytes(client, session,
     assert evidence_row(session, evidence_id).status == "received"
 
 
+def test_creation_with_upload_holds_the_lease_only_while_it_appends(client, session, team):
+    """The upload is created holding its append lease (one transaction fewer); when the data in the POST is
+    not appended (here: a malformed Upload-Checksum), the lease is given back and the client continues."""
+    data = jpeg_bytes(seed=36)
+    ev = declare(client, team.ha, team.form, data)
+    resp = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), data, checksum="md5 AAAA")
+    assert resp.status_code == 201 and resp.headers["Upload-Offset"] == "0"
+    row = session.get(Upload, uuid.UUID(resp.headers["Location"].rsplit("/", 1)[1]), populate_existing=True)
+    assert row.lock_token is None and row.locked_until is None
+    assert tus_patch(client, team.ha, resp.headers["Location"], 0, data).status_code == 204
+    assert evidence_row(session, ev["evidence_id"]).status == "received"
+    done = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), data)
+    assert done.status_code == 201 and done.headers["Upload-Offset"] == str(len(data))
+    finished = session.get(Upload, uuid.UUID(done.headers["Location"].rsplit("/", 1)[1]), populate_existing=True)
+    assert finished.state == "completed" and finished.lock_token is None
+
+
 def test_chunked_upload_completes_directly_on_the_content_address(client, session, team, app):
     data = jpeg_bytes(800, 600, seed=35)
     ev = declare(client, team.ha, team.form, data)
