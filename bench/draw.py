@@ -298,6 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--enterprises", type=int, default=1_000_000)
     parser.add_argument("--reload", action="store_true", help="drop and reload the bench database")
+    parser.add_argument("--keep", type=Path, help="also write record.json and population.csv into this folder")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     ensure_database(url, args.reload)
@@ -407,6 +408,10 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "record.json").write_bytes(record)
         (folder / "population.csv").write_bytes(population)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            (args.keep / "record.json").write_bytes(record)
+            (args.keep / "population.csv").write_bytes(population)
         verifier = folder / "verify_draw.py"
         verifier.write_bytes(draws.verifier_bytes())
         v0 = time.perf_counter()

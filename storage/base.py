@@ -272,6 +272,12 @@ class ObjectStore(Protocol):
         """A time-limited URL a browser can GET directly, or None when the API must proxy the bytes."""
         ...
 
+    def tool_source(self, key: str, expires_seconds: int = 600) -> str:
+        """Where a tool on this host (ffmpeg) can read the object in place, without a copy: a file path for
+        the local store, a short-lived URL signed for the store's own endpoint (not the public one) for S3.
+        Raises ObjectNotFound when the object does not exist."""
+        ...
+
     def health(self) -> dict[str, object]:
         """Cheap liveness and configuration check; never raises, never includes secrets."""
         ...

@@ -179,6 +179,13 @@ class LocalStore:
         validate_key(key)
         return None
 
+    def tool_source(self, key: str, expires_seconds: int = 600) -> str:
+        validate_key(key)
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key=key)
+        return str(path)
+
     def health(self) -> dict[str, object]:
         report: dict[str, object] = {
             "backend": self.backend,

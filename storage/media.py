@@ -654,27 +654,46 @@ _DEMUXERS = {"video/mp4": "mov", "video/quicktime": "mov", "video/3gpp": "mov", 
 
 
 def poster_frame(
-    path: str | os.PathLike[str], *, max_px: int = 640, at_seconds: float = 0.5, timeout_s: float = 30.0
+    source: str | os.PathLike[str],
+    *,
+    mime: str | None = None,
+    max_px: int = 640,
+    at_seconds: float = 0.5,
+    timeout_s: float = 30.0,
 ) -> bytes | None:
     """A JPEG still from a video via ffmpeg, or None when ffmpeg is not installed.
 
-    The demuxer is forced from the sniffed container, so a file cannot steer ffmpeg into playlist or
-    concat demuxers that would open other files or URLs. Metadata (GPS in `udta`) is not copied.
+    `source` is a file path, or an http(s) URL (an object store's short-lived signed URL: ffmpeg then reads
+    only what it needs, with range requests, wherever the `moov` box is, and the API never copies the video).
+    The container is sniffed from the file's first bytes, or given as `mime` for a URL (it was sniffed at
+    upload). The demuxer is forced from it, so a file cannot steer ffmpeg into playlist or concat demuxers
+    that would open other files or URLs, and only the source's own protocol is allowed. Metadata (GPS in
+    `udta`) is not copied.
     """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return None
-    source = Path(path)
-    with open(source, "rb") as fh:
-        kind, mime = sniff(fh.read(_HEAD_BYTES))
-    demuxer = _DEMUXERS.get(mime)
+    text = os.fspath(source)
+    remote = text.startswith(("http://", "https://"))
+    if remote:
+        if mime is None:
+            raise ValueError("a URL source needs the sniffed mime type")
+        kind, sniffed = "video" if mime.startswith("video/") else "other", mime
+        target = text
+        protocols = "https,tls,tcp,crypto" if text.startswith("https://") else "http,tcp"
+    else:
+        path = Path(text).resolve()
+        with open(path, "rb") as fh:
+            kind, sniffed = sniff(fh.read(_HEAD_BYTES))
+        target, protocols = f"file:{path}", "file"
+    demuxer = _DEMUXERS.get(sniffed)
     if kind != "video" or demuxer is None:
         raise _reject("unknown_type", "不是视频")
     scale = f"scale='if(gt(iw,ih),min({max_px},iw),-2)':'if(gt(iw,ih),-2,min({max_px},ih))'"
     for seek in (at_seconds, 0.0):
         command = [
-            ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
-            "-f", demuxer, "-ss", f"{seek:.3f}", "-i", f"file:{source.resolve()}",
+            ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", protocols,
+            "-f", demuxer, "-ss", f"{seek:.3f}", "-i", target,
             "-frames:v", "1", "-vf", scale, "-map_metadata", "-1",
             "-q:v", "4", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1",
         ]  # fmt: skip

@@ -547,6 +547,13 @@ class S3Store:
                 response_headers=response_headers or None,
             )
 
+    def tool_source(self, key: str, expires_seconds: int = 600) -> str:
+        """A URL signed with the API's own client (its endpoint, not the public one browsers get)."""
+        validate_key(key)
+        self.stat(key)  # ObjectNotFound now, not as an HTTP 404 inside the tool
+        with self._errors(key):
+            return self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_seconds))
+
     def health(self) -> dict[str, object]:
         report: dict[str, object] = {
             "backend": self.backend,
