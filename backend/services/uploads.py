@@ -24,11 +24,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from ..config import Settings
@@ -41,7 +42,13 @@ from ..models.forms import InspectionForm
 from . import audit
 from .form_scope import is_assigned, require_field_inspector
 from .resumable_hash import ResumableSha256
-from .sync import check_size_and_quota, evidence_limit_bytes, lock_form, touch_form
+from .sync import (
+    FORM_STATUS_AFTER_FIRST_WRITE,
+    check_size_and_quota,
+    evidence_limit_bytes,
+    lock_form,
+    mark_form_changed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +78,47 @@ PROBE_MEDIA_KINDS = {
     "audio": ("audio",),
     "document": ("document", "image"),
 }
+
+_LEASED_EVIDENCE = "shuangsui.upload_evidence"  # session.info: the evidence create_upload(lease=True) read
+
+
+# The statements of every append and acceptance, built once: with SQLite most of a small statement's cost is
+# building it and deriving its cache key, not running it. Core tables, values passed as parameters (the SET
+# clause is the parameters' column names); the b_ names are the WHERE clause's.
+_UPLOADS = Upload.__table__  # type: ignore[attr-defined]
+_EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
+_FORMS = InspectionForm.__table__  # type: ignore[attr-defined]
+_UPLOAD_ROW = update(_UPLOADS).where(_UPLOADS.c.id == bindparam("b_upload"))
+_LEASED_ROW = _UPLOAD_ROW.where(_UPLOADS.c.lock_token == bindparam("b_token"))
+_FREE_ROW_AT = _UPLOAD_ROW.where(
+    _UPLOADS.c.state == "open",
+    _UPLOADS.c.offset == bindparam("b_offset"),
+    or_(_UPLOADS.c.lock_token.is_(None), _UPLOADS.c.locked_until < bindparam("b_now")),
+)
+_RECEIVE_EVIDENCE = update(_EVIDENCE).where(
+    _EVIDENCE.c.id == bindparam("b_evidence"), _EVIDENCE.c.status != "received"
+)
+_BUMP_FORM = (
+    update(_FORMS)
+    .where(_FORMS.c.id == bindparam("b_form"))
+    .values(
+        version=_FORMS.c.version + 1,
+        updated_at=bindparam("b_now"),
+        status=case(
+            *((_FORMS.c.status == before, after) for before, after in FORM_STATUS_AFTER_FIRST_WRITE.items()),
+            else_=_FORMS.c.status,
+        ),
+    )
+)
+
+
+def _update_upload(session: Session, upload_id: uuid.UUID, values: dict[str, Any], *, token: str | None = None) -> int:
+    """UPDATE the upload row (only while `token` is still its lease, if given); the number of rows changed."""
+    if token is None:
+        result = session.execute(_UPLOAD_ROW, {"b_upload": upload_id, **values})
+    else:
+        result = session.execute(_LEASED_ROW, {"b_upload": upload_id, "b_token": token, **values})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 class UploadLocked(DomainError):
@@ -167,6 +215,9 @@ def create_upload(
     elif lease:
         upload.lock_token = secrets.token_hex(16)
         upload.locked_until = now + LOCK_LEASE
+        # The identity map holds objects weakly: keep the evidence for the append this request makes next, which
+        # then reads it without another SELECT (its acceptance checks it again under the form lock anyway).
+        session.info[_LEASED_EVIDENCE] = evidence
     # The store's multipart upload is begun by the first PATCH that needs one: a file sent in one request
     # goes straight to its content address instead.
     session.add(upload)
@@ -340,12 +391,14 @@ def append(
     bytes are written, the caller releases it (`release_lease`).
     """
 
+    created: Evidence | None = None
     if lease_token is None:
         upload = get_upload(session=session, actor=actor, upload_id=upload_id, store=store)
     else:
         upload = session.get(Upload, upload_id)  # created by this request, in this session
         if upload is None or upload.created_by != actor.id or upload.lock_token != lease_token:
             raise Conflict("上传租约已失效，请查询偏移量后续传")
+        created = session.info.pop(_LEASED_EVIDENCE, None)  # as create_upload read it a moment ago
     if offset is None or offset < 0:
         raise BadRequest("缺少或无效的 Upload-Offset", errors={"Upload-Offset": ["必填，非负整数"]})
     if content_length is None:
@@ -357,7 +410,9 @@ def append(
     if offset + content_length > upload.length:
         raise TooLarge("数据超出声明的文件长度（Upload-Length）")
     final = offset + content_length == upload.length
-    evidence = session.get(Evidence, upload.evidence_id)
+    evidence = created if created is not None and created.id == upload.evidence_id else None
+    if evidence is None:
+        evidence = session.get(Evidence, upload.evidence_id)
     if evidence is not None:
         _check_evidence_access(session, actor, evidence)
     if final and evidence is None:
@@ -381,6 +436,7 @@ def append(
             token=token,
             stream=stream,
             evidence=evidence,
+            created_here=lease_token is not None,
         )
     with _writing_upload(session, upload, store, actor, evidence, token, checksum_mismatch_fails=False):
         progress = _stream_blocks(
@@ -397,7 +453,7 @@ def append(
     # The last bytes: the lease is kept until completion is committed, so a HEAD meanwhile (finish_pending)
     # never completes the same upload a second time.
     final = progress.offset == upload.length
-    upload = _commit_progress(session, upload.id, token, progress, release=not final)
+    upload = _commit_progress(session, upload, token, progress, release=not final)
     if final:
         upload = complete(
             session=session, actor=actor, settings=settings, store=store, upload=upload, token=token
@@ -433,17 +489,8 @@ class _Progress:
 def _acquire_lease(session: Session, upload: Upload, offset: int) -> str:
     token = secrets.token_hex(16)
     now = utcnow()
-    result = session.execute(
-        update(Upload)
-        .where(
-            Upload.id == upload.id,  # type: ignore[arg-type]
-            Upload.state == "open",  # type: ignore[arg-type]
-            Upload.offset == offset,  # type: ignore[arg-type]
-            or_(Upload.lock_token.is_(None), Upload.locked_until < now),  # type: ignore[union-attr,operator]
-        )
-        .values(lock_token=token, locked_until=now + LOCK_LEASE)
-        .execution_options(synchronize_session=False)
-    )
+    lease = {"lock_token": token, "locked_until": now + LOCK_LEASE}
+    result = session.execute(_FREE_ROW_AT, {"b_upload": upload.id, "b_offset": offset, "b_now": now, **lease})
     session.commit()
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return token
@@ -456,12 +503,7 @@ def _acquire_lease(session: Session, upload: Upload, offset: int) -> str:
 
 
 def _renew_lease(session: Session, upload_id: uuid.UUID, token: str) -> None:
-    session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.lock_token == token)  # type: ignore[arg-type]
-        .values(locked_until=utcnow() + LOCK_LEASE)
-        .execution_options(synchronize_session=False)
-    )
+    _update_upload(session, upload_id, {"locked_until": utcnow() + LOCK_LEASE}, token=token)
     session.commit()
 
 
@@ -470,14 +512,10 @@ def release_lease(*, session: Session, upload_id: uuid.UUID, token: str) -> None
     _release(session, upload_id, token)
 
 
-def _release(session: Session, upload_id: uuid.UUID, token: str) -> None:
+def _release(session: Session, upload_id: uuid.UUID, token: str, *, record: dict[str, Any] | None = None) -> None:
+    """Give up the lease (if this request still holds it), writing `record` (upload columns) with it."""
     session.rollback()
-    session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, Upload.lock_token == token)  # type: ignore[arg-type]
-        .values(lock_token=None, locked_until=None)
-        .execution_options(synchronize_session=False)
-    )
+    _update_upload(session, upload_id, {**(record or {}), "lock_token": None, "locked_until": None}, token=token)
     session.commit()
 
 
@@ -548,14 +586,10 @@ def _stream_blocks(
                     content_type = sniff(prefix)[1]
                 except MediaRejected:
                     pass  # refused, with its reason, as the bytes stream in below
-        upload.store_ref = _begin(store, upload, declared_sha256, content_type)
-        session.execute(
-            update(Upload)
-            .where(Upload.id == upload.id, Upload.lock_token == token)  # type: ignore[arg-type]
-            .values(store_ref=upload.store_ref)
-            .execution_options(synchronize_session=False)
-        )
+        store_ref = _begin(store, upload, declared_sha256, content_type)
+        _update_upload(session, upload.id, {"store_ref": store_ref}, token=token)
         session.commit()
+        set_committed_value(upload, "store_ref", store_ref)  # not a pending change: no second UPDATE at the next flush
     remaining = length
     try:
         while remaining:
@@ -579,7 +613,7 @@ def _stream_blocks(
                 _renew_lease(session, upload.id, token)
     except (IncompleteStream, OSError):
         if checksum is None and staged is not committed:
-            _commit_progress(session, upload.id, token, staged, release=True)
+            _commit_progress(session, upload, token, staged, release=True)
         raise
     if body_hash is not None and body_hash.digest() != checksum.digest:  # type: ignore[union-attr]
         # Not appended: the same chunk numbers are simply sent again by the retry and replace these.
@@ -666,24 +700,28 @@ def _kind_mismatch_message(kind: str | None) -> str:
 
 
 def _commit_progress(
-    session: Session, upload_id: uuid.UUID, token: str, progress: _Progress, *, release: bool = True
+    session: Session, upload: Upload, token: str, progress: _Progress, *, release: bool = True
 ) -> Upload:
+    """Record what was appended, only while this request still holds the lease: one conditional UPDATE, and
+    `upload` is set to what the row now holds (no read back)."""
     session.rollback()
-    upload = session.get(Upload, upload_id, populate_existing=True)
-    if upload is None or upload.lock_token != token:
-        raise Conflict("上传租约已失效（另一个请求接管了该上传），请查询偏移量后续传")
-    upload.offset = progress.offset
-    upload.parts = progress.parts
-    upload.hash_state = progress.hash_state
-    upload.head = progress.head
-    upload.tail = progress.tail
-    upload.media_type = progress.media_type
-    upload.expires_at = utcnow() + UPLOAD_TTL
+    values: dict[str, Any] = {
+        "offset": progress.offset,
+        "parts": progress.parts,
+        "hash_state": progress.hash_state,
+        "head": progress.head,
+        "tail": progress.tail,
+        "media_type": progress.media_type,
+        "expires_at": utcnow() + UPLOAD_TTL,
+    }
     if release:
-        upload.lock_token = None
-        upload.locked_until = None
-    session.add(upload)
+        values.update(lock_token=None, locked_until=None)
+    changed = _update_upload(session, upload.id, values, token=token)
     session.commit()
+    if changed != 1:
+        raise Conflict("上传租约已失效（另一个请求接管了该上传），请查询偏移量后续传")
+    for name, value in values.items():
+        set_committed_value(upload, name, value)
     return upload
 
 
@@ -849,10 +887,12 @@ def _append_whole(
     token: str,
     stream: BinaryIO,
     evidence: Evidence,
+    created_here: bool = False,
 ) -> Upload:
     """The whole file in one request: stream it straight to its content address (no multipart, no copy).
 
     The store verifies the bytes hash to the key (the declared SHA-256) before anything becomes visible.
+    `created_here`: the upload was created by this same request (creation-with-upload), see below.
     """
     from storage import (
         DigestMismatch,
@@ -911,21 +951,23 @@ def _append_whole(
             if digest.hexdigest() != evidence.sha256:
                 raise DigestMismatch(expected=evidence.sha256, actual=digest.hexdigest()) from None
             stored = StoredObject(key=key, size=upload.length, sha256=evidence.sha256, deduplicated=True)
-    # Recorded before the evidence is accepted, so that a failed acceptance is finished by a later HEAD. One
-    # UPDATE under the lease (no re-read); the lease stays until _accept commits: until then the upload is open
-    # at its full length, and a HEAD (finish_pending) must not take it for an interrupted completion.
     done = {"offset": upload.length, "media_type": state["media_type"], "head": bytes(head), "tail": bytes(tail)}
-    result = session.execute(
-        update(Upload)
-        .where(Upload.id == upload.id, Upload.lock_token == token)  # type: ignore[arg-type]
-        .values(**done, locked_until=utcnow() + LOCK_LEASE)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("上传租约已失效（另一个请求接管了该上传），请查询偏移量后续传")
+    pending: dict[str, Any] | None = None
+    if created_here:
+        # Nobody else can know of this upload before this request answers (the answer carries its address): the
+        # full offset is written by the acceptance's own commit, or, if acceptance fails, by the failure path
+        # together with the lease's release (the answer is then 201 at full length and a HEAD completes it).
+        pending = done
+    else:
+        # Recorded before the evidence is accepted, so that a failed acceptance is finished by a later HEAD. One
+        # UPDATE under the lease (no re-read); the lease stays until _accept commits: until then the upload is
+        # open at its full length, and a HEAD (finish_pending) must not take it for an interrupted completion.
+        changed = _update_upload(session, upload.id, {**done, "locked_until": utcnow() + LOCK_LEASE}, token=token)
+        session.commit()
+        if changed != 1:
+            raise Conflict("上传租约已失效（另一个请求接管了该上传），请查询偏移量后续传")
     for name, value in done.items():
-        set_committed_value(upload, name, value)  # what the row now holds, without another UPDATE
+        set_committed_value(upload, name, value)  # what the row holds (or will with `pending`), without a read
     return _accept(
         session=session,
         actor=actor,
@@ -936,6 +978,7 @@ def _append_whole(
         stored=stored,
         media_type=state["media_type"],
         token=token,
+        pending=pending,
     )
 
 
@@ -950,10 +993,12 @@ def _accept(
     stored: Any,
     media_type: str | None,
     token: str,
+    pending: dict[str, Any] | None = None,
 ) -> Upload:
     """The verified bytes are stored: probe, make derivatives, mark the evidence received (one commit).
 
-    Runs under the upload's lease, which the final commit (or a failure) releases.
+    Runs under the upload's lease, which the final commit (or a failure) releases. `pending`: upload columns
+    not written yet (the full offset of a creation-with-upload), written by that commit or by the release.
     """
     from storage import StorageError
 
@@ -967,13 +1012,14 @@ def _accept(
             evidence=evidence,
             stored=stored,
             media_type=media_type,
+            pending=pending,
         )
     except StorageError as exc:
         # The bytes are safe under their content address: a later HEAD (finish_pending) completes it.
-        _release(session, upload.id, token)
+        _release(session, upload.id, token, record=pending)
         raise _storage_error(exc) from exc
     except BaseException:
-        _release(session, upload.id, token)  # a no-op once the upload was marked failed
+        _release(session, upload.id, token, record=pending)  # a no-op once the upload was marked failed
         raise
 
 
@@ -987,6 +1033,7 @@ def _accept_locked(
     evidence: Evidence,
     stored: Any,
     media_type: str | None,
+    pending: dict[str, Any] | None = None,
 ) -> Upload:
     from storage import MediaRejected
 
@@ -1017,28 +1064,31 @@ def _accept_locked(
     )
     info.update(derivatives.pop("media", {}))
 
-    form = lock_form(session, evidence.form_id)
-    evidence = session.get(Evidence, upload.evidence_id, populate_existing=True)  # type: ignore[assignment]
-    assert evidence is not None
-    if evidence.status == "received":
-        # Another upload of the same evidence was accepted while this one was verified: keep the first receipt.
-        return _settle_received(session=session, actor=actor, store=None, upload_id=upload.id)
     now = utcnow()
-    evidence.status = "received"
-    evidence.received_at = now
-    evidence.object_key = stored.key
-    evidence.thumbnail_key = derivatives.get("thumbnail_key")
-    evidence.display_key = derivatives.get("display_key")
-    evidence.media = info
-    session.add(evidence)
-    touch_form(session, form, now=now)
-    upload_row = session.get(Upload, upload.id, populate_existing=True)
-    assert upload_row is not None
-    upload_row.state = "completed"
-    upload_row.completed_at = now
-    upload_row.lock_token = None
-    upload_row.locked_until = None
-    session.add(upload_row)
+    _bump_form(session, evidence.form_id, now)
+    received: dict[str, Any] = {
+        "status": "received",
+        "received_at": now,
+        "object_key": stored.key,
+        "thumbnail_key": derivatives.get("thumbnail_key"),
+        "display_key": derivatives.get("display_key"),
+        "media": info,
+    }
+    # Under the form's lock taken just above, and only if no other upload of the same evidence was accepted while
+    # this one was verified (then the first receipt is kept): the check and the write are one statement.
+    result = session.execute(_RECEIVE_EVIDENCE, {"b_evidence": evidence.id, **received})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()  # the form's version bump: nothing was received
+        return _settle_received(session=session, actor=actor, store=None, upload_id=upload.id)
+    completed: dict[str, Any] = {
+        **(pending or {}),
+        "state": "completed",
+        "completed_at": now,
+        "lock_token": None,
+        "locked_until": None,
+    }
+    _update_upload(session, upload.id, completed)
+    mark_form_changed(session, evidence.form_id)  # Core writes: stamped for pull at commit all the same
     audit.record(
         session=session,
         actor=actor,
@@ -1046,7 +1096,7 @@ def _accept_locked(
         entity="evidence",
         entity_id=evidence.id,
         data={
-            "form_id": str(form.id),
+            "form_id": str(evidence.form_id),
             "upload_id": str(upload.id),
             "sha256_declared": evidence.sha256,
             "sha256_computed": stored.sha256,
@@ -1054,12 +1104,27 @@ def _accept_locked(
             "object_key": stored.key,
             "deduplicated": stored.deduplicated,
             "mime": info.get("mime"),
-            "thumbnail_key": evidence.thumbnail_key,
-            "display_key": evidence.display_key,
+            "thumbnail_key": received["thumbnail_key"],
+            "display_key": received["display_key"],
         },
     )
     session.commit()
-    return upload_row
+    for name, value in received.items():
+        set_committed_value(evidence, name, value)  # what the rows now hold, without reading them back
+    for name, value in completed.items():
+        set_committed_value(upload, name, value)
+    return upload
+
+
+def _bump_form(session: Session, form_id: uuid.UUID, now: datetime) -> None:
+    """sync.lock_form + sync.touch_form in one statement: the form's row lock (PostgreSQL) / the write lock
+    (SQLite), its version bumped and 'dispatched' left, without loading the form."""
+    result = session.execute(_BUMP_FORM, {"b_form": form_id, "b_now": now})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound("检查表不存在")
+    loaded = session.identity_map.get(identity_key(InspectionForm, form_id))
+    if loaded is not None:
+        session.expire(loaded)  # read before the bump (the watermark's enterprise): its version is stale now
 
 
 def _settle_received(*, session: Session, actor: User, store: Any | None, upload_id: uuid.UUID) -> Upload:

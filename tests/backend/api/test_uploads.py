@@ -788,3 +788,90 @@ def test_chunked_upload_stores_the_sniffed_type_not_the_declared_one(client, ses
     assert stored.content_type in expected
     with store_of(app).get(evidence_key(ev["sha256"])) as reader:
         assert reader.read() == data
+
+
+def test_one_request_upload_records_its_full_offset_with_the_acceptance(client, session, team):
+    """Creation-with-upload writes the full offset with the acceptance: the upload row, the evidence, the form's
+    version and its change number for pull all agree afterwards."""
+    from backend.models import InspectionForm
+    from backend.models.fieldwork import FormSyncState
+
+    data = jpeg_bytes(seed=46)
+    ev = declare(client, team.ha, team.form, data)
+    form_before = session.get(InspectionForm, team.form.id, populate_existing=True).version
+    seq_before = session.get(FormSyncState, team.form.id, populate_existing=True).change_seq
+    resp = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), data)
+    assert resp.status_code == 201 and resp.headers["Upload-Offset"] == str(len(data))
+    row = upload_row(session, resp.headers["Location"])
+    assert (row.state, row.offset, row.lock_token, row.locked_until) == ("completed", len(data), None, None)
+    assert row.media_type == "image/jpeg" and row.head == data[: upload_service.HEAD_BYTES]
+    assert row.tail == data[-upload_service.TAIL_BYTES :] and row.completed_at is not None
+    evidence = evidence_row(session, ev["evidence_id"])
+    assert evidence.status == "received" and evidence.media["mime"] == "image/jpeg" and evidence.thumbnail_key
+    assert session.get(InspectionForm, team.form.id, populate_existing=True).version == form_before + 1
+    assert session.get(FormSyncState, team.form.id, populate_existing=True).change_seq > seq_before
+    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+
+
+def test_one_request_upload_whose_acceptance_fails_is_201_at_full_length_and_head_completes_it(
+    client, session, team, monkeypatch
+):
+    from storage.errors import StorageUnavailable
+
+    data = jpeg_bytes(seed=47)
+    ev = declare(client, team.ha, team.form, data)
+    real = upload_service.probe_stored
+
+    def outage(*args, **kwargs):
+        raise StorageUnavailable()
+
+    monkeypatch.setattr(upload_service, "probe_stored", outage)
+    resp = tus_create_with_upload(client, team.ha, ev["evidence_id"], len(data), data)
+    assert resp.status_code == 201 and resp.headers["Upload-Offset"] == str(len(data))
+    location = resp.headers["Location"]
+    row = upload_row(session, location)
+    assert (row.state, row.offset, row.lock_token) == ("open", len(data), None)  # recorded as the lease went
+    assert row.media_type == "image/jpeg" and row.tail == data[-upload_service.TAIL_BYTES :]
+    assert evidence_row(session, ev["evidence_id"]).status == "declared"
+    monkeypatch.setattr(upload_service, "probe_stored", real)
+    head = tus_head(client, team.ha, location)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(len(data))
+    assert evidence_row(session, ev["evidence_id"]).status == "received"
+    assert upload_row(session, location).state == "completed"
+    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+
+
+def test_quota_counts_declared_evidence_and_open_uploads_without_a_record(client, session, team, app):
+    from backend.services.sync import quota_used
+
+    app.config["SETTINGS"].user_quota_mb = 1
+    data = pdf_bytes(600_000)
+    ev = declare(client, team.ha, team.form, data, kind="document", mime="application/pdf")
+    assert quota_used(session, team.a.id) == len(data)
+    assert quota_used(session, team.a.id, excluding=uuid.UUID(ev["evidence_id"])) == 0
+    # Its own declared bytes are not counted twice when they are uploaded.
+    assert tus_create(client, team.ha, ev["evidence_id"], len(data)).status_code == 201
+    # An upload whose record has not arrived yet is counted as it is created: this one would exceed 1 MB.
+    assert_error(tus_create(client, team.ha, str(uuid.uuid4()), 500_000), 413)
+    orphan = str(uuid.uuid4())
+    assert tus_create(client, team.ha, orphan, 300_000).status_code == 201
+    assert quota_used(session, team.a.id) == len(data) + 300_000
+    assert quota_used(session, team.a.id, excluding=uuid.UUID(orphan)) == len(data)
+    assert quota_used(session, team.b.id) == 0
+
+
+@pytest.mark.parametrize(("status", "after"), [("dispatched", "in_progress"), ("returned", "returned")])
+def test_a_receipt_changes_the_form_as_touch_form_does(session, team, status, after):
+    """The acceptance bumps the form in one statement (not sync.lock_form + touch_form): the same outcome."""
+    from backend.models import InspectionForm
+
+    form = session.get(InspectionForm, team.form.id)
+    form.status = status
+    session.add(form)
+    session.commit()
+    version = form.version
+    upload_service._bump_form(session, team.form.id, utcnow())
+    session.commit()
+    assert (form.status, form.version) == (after, version + 1)  # the loaded copy is not left stale
+    form = session.get(InspectionForm, team.form.id, populate_existing=True)
+    assert (form.status, form.version) == (after, version + 1)
