@@ -1352,11 +1352,13 @@ def derivative_keys(evidence_id: uuid.UUID) -> tuple[str, str]:
 def make_derivatives(
     *, session: Session, store: Any, evidence: Evidence, key: str, mime: str | None
 ) -> dict[str, Any]:
-    """Thumbnail and watermarked display copy for photos; the original is never modified."""
+    """Thumbnail and watermarked display copy for photos, and for videos from a poster frame (when ffmpeg is
+    installed: it reads the video where the store keeps it); the original is never modified."""
     from storage import MediaRejected, MediaUnsupported, ObjectExists, StorageError
-    from storage.media import derivatives, format_watermark
+    from storage.media import derivatives, format_watermark, poster_frame
 
-    if not (mime or "").startswith("image/"):
+    kind = (mime or "").split("/")[0]
+    if kind not in ("image", "video"):
         return {}
     thumb_key, display_key = derivative_keys(evidence.id)
     inspector = session.get(Inspector, evidence.inspector_id)
@@ -1377,11 +1379,18 @@ def make_derivatives(
         accuracy_m=evidence.accuracy_m,
     )
     result: dict[str, Any] = {"media": {"watermark": lines}}
-    size = store.stat(key).size
     try:
-        # One read of the original and one decode for both (the thumbnail is scaled from the display copy).
-        with StoreRangeFile(store, key, size) as fh:
-            rendered = derivatives(fh, 320, 1600, watermark_lines=lines)
+        if kind == "video":
+            # A still at 0.5 s (ffmpeg range-reads the stored object; nothing is copied), then the same two
+            # derivatives as a photo's, watermark included.
+            poster = poster_frame(store.tool_source(key), mime=mime, max_px=1600)
+            if poster is None:
+                return {"media": {"poster": "ffmpeg 未安装，未生成视频封面"}}
+            rendered = derivatives(io.BytesIO(poster), 320, 1600, watermark_lines=lines)
+        else:
+            # One read of the original and one decode for both (the thumbnail is scaled from the display copy).
+            with StoreRangeFile(store, key, store.stat(key).size) as fh:
+                rendered = derivatives(fh, 320, 1600, watermark_lines=lines)
     except (MediaUnsupported, MediaRejected) as exc:
         result["media"]["derivative_error"] = exc.message
         return result

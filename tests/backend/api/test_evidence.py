@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import urllib.request
 import uuid
 
@@ -161,6 +163,60 @@ def test_thumbnail_and_watermarked_display(client, session, team, photo, app):
     assert lines[0].startswith("时间：2026-03-02 10:15:00")
     assert any("广元市测试食品有限公司" in line for line in lines) and any("李检查" in line for line in lines)
     assert any("N32.436000°" in line for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (CI installs it)")
+def test_video_gets_a_watermarked_poster_thumbnail(client, session, team, app, tmp_path):
+    """ffmpeg reads the stored video in place (a file, or the store's signed URL on S3); `moov` at the end."""
+    clip = tmp_path / "VID_0001.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=0x808080:size=640x360:rate=10:duration=2"]
+        + ["-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    data = clip.read_bytes()
+    ev = declare(client, team.ha, team.form, data, kind="video", mime="video/mp4", filename=clip.name)
+    _location, resp = upload_all(client, team.ha, ev["evidence_id"], data)
+    assert resp.status_code == 204
+    body = client.get(f"/api/v1/evidence/{ev['evidence_id']}", headers=team.ha).get_json()
+    assert body["status"] == "received" and body["mime"] == "video/mp4" and body["has_thumbnail"] is True
+    assert body["media"]["duration_s"] == pytest.approx(2.0, abs=0.2)
+    assert any("李检查" in line for line in body["media"]["watermark"])
+    thumb = Image.open(
+        io.BytesIO(fetch(client, client.get(f"/api/v1/evidence/{ev['evidence_id']}/thumbnail", headers=team.ha)))
+    )
+    assert thumb.format == "JPEG" and thumb.size == (320, 180)
+    display_bytes = fetch(client, client.get(f"/api/v1/evidence/{ev['evidence_id']}/display", headers=team.ha))
+    display = Image.open(io.BytesIO(display_bytes)).convert("L")
+    assert display.size == (640, 360)
+    # The video is a flat grey: the top stays flat, the bottom band carries the burned-in watermark text.
+    top_low, top_high = display.crop((0, 0, 640, 200)).getextrema()
+    band_low, band_high = display.crop((0, 300, 640, 360)).getextrema()
+    assert top_high - top_low < 16 and band_high - band_low > 100
+    original = fetch(client, client.get(f"/api/v1/evidence/{ev['evidence_id']}/content", headers=team.ha))
+    assert original == data  # the evidence itself is untouched
+
+
+def test_video_without_ffmpeg_is_received_without_a_poster(client, session, team, monkeypatch):
+    from storage import media
+
+    monkeypatch.setattr(media.shutil, "which", lambda _name: None)
+    data = synthetic_mp4()
+    ev = declare(client, team.ha, team.form, data, kind="video", mime="video/mp4", filename="VID_0002.mp4")
+    _location, resp = upload_all(client, team.ha, ev["evidence_id"], data)
+    assert resp.status_code == 204
+    body = client.get(f"/api/v1/evidence/{ev['evidence_id']}", headers=team.ha).get_json()
+    assert body["status"] == "received" and body["has_thumbnail"] is False
+    assert "ffmpeg" in body["media"]["poster"]
+    assert client.get(f"/api/v1/evidence/{ev['evidence_id']}/thumbnail", headers=team.ha).status_code == 404
+
+
+def synthetic_mp4() -> bytes:
+    """A structurally valid MP4 (ftyp, moov with a 3 s duration, mdat) that needs no encoder."""
+    from tests.storage.test_storage_media import mp4
+
+    return mp4(3.0)
 
 
 def test_form_evidence_list_shows_every_state(client, session, team, photo):
