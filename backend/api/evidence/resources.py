@@ -85,7 +85,11 @@ class EvidenceThumbnail(MethodView):
     @auth_required()
     @blp.doc(**BYTES_DOC)
     def get(self, evidence_id: uuid.UUID):
-        """A 320 px JPEG thumbnail of a photo (no EXIF, no GPS)"""
+        """A 320 px JPEG thumbnail of a photo, or of a video's poster frame (no EXIF, no GPS)
+
+        404 when the evidence has none (not yet received; a document; a video on a server without ffmpeg):
+        `has_thumbnail` in the evidence metadata says which.
+        """
         return _serve(evidence_id, "thumbnail")
 
 
@@ -94,7 +98,11 @@ class EvidenceDisplay(MethodView):
     @auth_required()
     @blp.doc(**BYTES_DOC)
     def get(self, evidence_id: uuid.UUID):
-        """A 1600 px JPEG of a photo with the watermark burnt in (time, GPS, inspector, 执法证, enterprise)"""
+        """A 1600 px JPEG of a photo, or of a video's poster frame, with the watermark burnt in
+
+        The watermark carries the capture time, GPS, inspector, 执法证 number and enterprise; the original stays
+        untouched (`/content`).
+        """
         return _serve(evidence_id, "display")
 
 
