@@ -6,8 +6,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import subprocess
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +30,7 @@ from storage import (
     evidence_key,
 )
 from storage.media import poster_frame
+from tests.media_clips import HAVE_FFMPEG, encoded_clip
 
 if TYPE_CHECKING:
     from tests.storage.conftest import Backend
@@ -364,17 +363,10 @@ def test_tool_source_reads_the_object_in_place(store: ObjectStore, backend: Back
         store.tool_source("derived/missing.bin")
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (CI installs it)")
+@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed (CI installs it)")
 def test_poster_frame_from_the_store(store: ObjectStore, tmp_path: Path) -> None:
     """ffmpeg reads the video where the store keeps it; `moov` at the end, as phones often write it."""
-    clip = tmp_path / "clip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2"]
-        + ["-pix_fmt", "yuv420p", str(clip)],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-    data = clip.read_bytes()
+    data = encoded_clip(tmp_path / "clip.mp4")
     assert data.index(b"moov") > data.index(b"mdat")
     key = evidence_key(sha(data))
     store.put(key, io.BytesIO(data), len(data), "video/mp4")

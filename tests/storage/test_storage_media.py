@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import shutil
 import struct
-import subprocess
 import wave
 import zipfile
 import zlib
@@ -30,6 +28,7 @@ from storage.media import (
     sniff,
     thumbnail,
 )
+from tests.media_clips import HAVE_FFMPEG, encoded_clip
 
 MiB = 1024 * 1024
 
@@ -585,15 +584,10 @@ def test_poster_frame_without_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert poster_frame(path) is None
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed (CI installs it)")
 def test_poster_frame_with_ffmpeg(tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2"]
-        + ["-pix_fmt", "yuv420p", str(clip)],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
+    encoded_clip(clip)
     still = poster_frame(clip, max_px=160)
     assert still is not None
     image = Image.open(io.BytesIO(still))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 import urllib.request
 import uuid
 
@@ -16,6 +14,7 @@ from backend.services.evidence import distance_m
 from tests import factories
 from tests.backend.api.fieldwork_support import NOW, declare, jpeg_bytes, make_team, op, push, upload_all
 from tests.conftest import TEST_STORAGE
+from tests.media_clips import HAVE_FFMPEG, encoded_clip
 
 
 @pytest.fixture
@@ -165,17 +164,11 @@ def test_thumbnail_and_watermarked_display(client, session, team, photo, app):
     assert any("N32.436000°" in line for line in lines)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (CI installs it)")
+@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed (CI installs it)")
 def test_video_gets_a_watermarked_poster_thumbnail(client, session, team, app, tmp_path):
     """ffmpeg reads the stored video in place (a file, or the store's signed URL on S3); `moov` at the end."""
     clip = tmp_path / "VID_0001.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=0x808080:size=640x360:rate=10:duration=2"]
-        + ["-pix_fmt", "yuv420p", str(clip)],
-        check=True,
-        timeout=60,
-    )  # fmt: skip
-    data = clip.read_bytes()
+    data = encoded_clip(clip, "color=c=0x808080:size=640x360:rate=10:duration=2")
     ev = declare(client, team.ha, team.form, data, kind="video", mime="video/mp4", filename=clip.name)
     _location, resp = upload_all(client, team.ha, ev["evidence_id"], data)
     assert resp.status_code == 204
