@@ -30,7 +30,7 @@ from storage import (
     evidence_key,
 )
 from storage.media import poster_frame
-from tests.media_clips import HAVE_FFMPEG, encoded_clip
+from tests.media_clips import encoded_clip, needs_ffmpeg
 
 if TYPE_CHECKING:
     from tests.storage.conftest import Backend
@@ -363,7 +363,7 @@ def test_tool_source_reads_the_object_in_place(store: ObjectStore, backend: Back
         store.tool_source("derived/missing.bin")
 
 
-@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed (CI installs it)")
+@needs_ffmpeg
 def test_poster_frame_from_the_store(store: ObjectStore, tmp_path: Path) -> None:
     """ffmpeg reads the video where the store keeps it; `moov` at the end, as phones often write it."""
     data = encoded_clip(tmp_path / "clip.mp4")

@@ -14,7 +14,7 @@ from backend.services.evidence import distance_m
 from tests import factories
 from tests.backend.api.fieldwork_support import NOW, declare, jpeg_bytes, make_team, op, push, upload_all
 from tests.conftest import TEST_STORAGE
-from tests.media_clips import HAVE_FFMPEG, encoded_clip
+from tests.media_clips import encoded_clip, needs_ffmpeg
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_thumbnail_and_watermarked_display(client, session, team, photo, app):
     assert any("N32.436000°" in line for line in lines)
 
 
-@pytest.mark.skipif(not HAVE_FFMPEG, reason="ffmpeg not installed (CI installs it)")
+@needs_ffmpeg
 def test_video_gets_a_watermarked_poster_thumbnail(client, session, team, app, tmp_path):
     """ffmpeg reads the stored video in place (a file, or the store's signed URL on S3); `moov` at the end."""
     clip = tmp_path / "VID_0001.mp4"
