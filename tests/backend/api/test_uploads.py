@@ -671,6 +671,15 @@ def upload_row(session, location) -> Upload:
     return session.get(Upload, uuid.UUID(location.rsplit("/", 1)[1]), populate_existing=True)
 
 
+def assert_head_completes(client, session, team, location, evidence_id, length):
+    """A HEAD finishes an upload whose bytes all arrived: full offset, one receipt, the upload completed."""
+    head = tus_head(client, team.ha, location)
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(length)
+    assert evidence_row(session, evidence_id).status == "received"
+    assert upload_row(session, location).state == "completed"
+    assert evidence_actions(session, evidence_id) == ["evidence.declared", "evidence.received"]
+
+
 def during_acceptance(monkeypatch, action):
     """Run `action()` once, inside the first acceptance, after the full offset is committed (the racing window)."""
     real = upload_service.probe_stored
@@ -727,11 +736,7 @@ def test_head_finishes_a_whole_file_upload_whose_completion_was_interrupted(clie
     row = upload_row(session, location)
     assert (row.state, row.offset, row.lock_token) == ("open", len(data), None)  # the lease was released
     monkeypatch.setattr(upload_service, "probe_stored", real)
-    head = tus_head(client, team.ha, location)
-    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(len(data))
-    assert evidence_row(session, ev["evidence_id"]).status == "received"
-    assert upload_row(session, location).state == "completed"
-    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+    assert_head_completes(client, session, team, location, ev["evidence_id"], len(data))
 
 
 @pytest.mark.parametrize("chunk", [None, 20_000], ids=["whole_file", "chunked"])
@@ -834,11 +839,7 @@ def test_one_request_upload_whose_acceptance_fails_is_201_at_full_length_and_hea
     assert row.media_type == "image/jpeg" and row.tail == data[-upload_service.TAIL_BYTES :]
     assert evidence_row(session, ev["evidence_id"]).status == "declared"
     monkeypatch.setattr(upload_service, "probe_stored", real)
-    head = tus_head(client, team.ha, location)
-    assert head.status_code == 200 and head.headers["Upload-Offset"] == str(len(data))
-    assert evidence_row(session, ev["evidence_id"]).status == "received"
-    assert upload_row(session, location).state == "completed"
-    assert evidence_actions(session, ev["evidence_id"]) == ["evidence.declared", "evidence.received"]
+    assert_head_completes(client, session, team, location, ev["evidence_id"], len(data))
 
 
 def test_quota_counts_declared_evidence_and_open_uploads_without_a_record(client, session, team, app):
