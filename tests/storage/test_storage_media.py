@@ -331,10 +331,12 @@ def test_heic_is_accepted_without_preview() -> None:
         thumbnail(heic())
 
 
-def oriented_photo() -> bytes:
-    """400×200 as stored, left half red and right half blue, EXIF orientation 6 (camera turned), with GPS."""
-    img = Image.new("RGB", (400, 200), "blue")
-    img.paste((255, 0, 0), (0, 0, 200, 200))
+def oriented_photo(size: tuple[int, int] = (400, 200), right: str | tuple[int, int, int] = "blue") -> bytes:
+    """`size` as stored (400×200), left half red and right half `right` (blue), EXIF orientation 6 (camera
+    turned), with GPS."""
+    width, height = size
+    img = Image.new("RGB", size, right)
+    img.paste((255, 0, 0), (0, 0, width // 2, height))
     exif = Image.Exif()
     exif[0x0112] = 6
     exif[0x8825] = {1: "N", 2: (30.0, 15.0, 0.0), 3: "E", 4: (120.0, 10.0, 0.0)}
@@ -371,18 +373,12 @@ def test_display_derivative_strips_exif_and_gps() -> None:
 def test_both_derivatives_from_one_decode() -> None:
     """One read and one decode for an upload's two derivatives: the same shapes as the separate functions, the
     watermark only on the display copy, no EXIF (GPS) in either."""
-    source = Image.new("RGB", (2400, 1200), (200, 200, 200))
-    source.paste((255, 0, 0), (0, 0, 1200, 1200))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    exif[0x8825] = {1: "N", 2: (30.0, 15.0, 0.0), 3: "E", 4: (120.0, 10.0, 0.0)}
-    out = io.BytesIO()
-    source.save(out, "JPEG", quality=95, exif=exif.tobytes())
-    thumb_data, display_data = derivatives(out.getvalue(), 320, 1600, watermark_lines=["检查员 张三", "执法证号 X"])
+    photo = oriented_photo((2400, 1200), (200, 200, 200))
+    thumb_data, display_data = derivatives(photo, 320, 1600, watermark_lines=["检查员 张三", "执法证号 X"])
     thumb, display = Image.open(io.BytesIO(thumb_data)), Image.open(io.BytesIO(display_data))
     assert thumb.size == (160, 320) and display.size == (800, 1600)  # upright (orientation 6), bounded
     assert len(thumb.getexif()) == 0 and len(display.getexif()) == 0
-    separate = Image.open(io.BytesIO(thumbnail(out.getvalue(), 320)))
+    separate = Image.open(io.BytesIO(thumbnail(photo, 320)))
     assert thumb.size == separate.size
     assert max(ImageChops.difference(thumb.convert("L"), separate.convert("L")).getextrema()) < 40
     bottom_thumb = cast(tuple[int, int, int], thumb.getpixel((80, 315)))
@@ -390,7 +386,7 @@ def test_both_derivatives_from_one_decode() -> None:
     assert min(bottom_thumb) > 150  # no dark band on the thumbnail
     assert max(bottom_display) < 150  # the watermark band on the display copy
     with pytest.raises(ValueError):
-        derivatives(out.getvalue(), 1600, 320)
+        derivatives(photo, 1600, 320)
 
 
 def test_watermark_is_burnt_into_the_bottom_band() -> None:
