@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Verifiable 双随机 draw (shuangsui-draw-v2): the server's algorithm and the standalone verifier in one file.
+"""Verifiable 双随机 draw (shuangsui-draw-v3): the server's algorithm and the standalone verifier in one file.
 
 This one file is both what the platform runs and what anyone downloads to check a published draw.
 It needs nothing but Python 3.11+ and its standard library; it never touches a database or the network.
@@ -9,7 +9,7 @@ It needs nothing but Python 3.11+ and its standard library; it never touches a d
 exits 0 after printing "验证通过 / verification passed", 1 after listing every difference it found,
 2 on a usage error.
 
-Algorithm shuangsui-draw-v2 (anchors: RFC 3797 key strings, draft-thomson-elegy-vrs commit-then-HKDF,
+Algorithm shuangsui-draw-v3 (anchors: RFC 3797 key strings, draft-thomson-elegy-vrs commit-then-HKDF,
 ICANN OCTO-041 hash-and-sort)
 --------------------------------------------------------------------------------------------------
 Population. Rows (uscc, stratum, weight); weight is a decimal string with exactly six places
@@ -30,13 +30,13 @@ salt = SHA-256(UTF-8(key_string || beacon)); the number of sources is fixed by t
 source ends with its only "/", so the concatenation is unambiguous.
 
 Seed. HKDF-SHA256 (RFC 5869): ikm = secret, salt as above,
-info = "shuangsui-draw-v2|" + population_digest + "|" + canonical JSON of the parameters, L = 32.
+info = "shuangsui-draw-v3|" + population_digest + "|" + canonical JSON of the parameters, L = 32.
 
 Random words. W(domain, label, n) = the first 8n bytes of SHAKE-256(domain || seed || "|" || UTF-8(label))
 (FIPS 202; the 32-byte seed makes it a keyed PRF, as in KMAC), read as n big-endian unsigned 64-bit words.
 
 Selection (Efraimidis-Spirakis A-Res, per stratum). The n members of a stratum, in uscc order, get the
-words W("shuangsui-draw-v2|target|", stratum, n) in turn: member i gets word x_i; m = x_i >> 12 (its top
+words W("shuangsui-draw-v3|target|", stratum, n) in turn: member i gets word x_i; m = x_i >> 12 (its top
 52 bits); u = (2m + 1) / 2^53, which lies in (0, 1) and is exact in binary64. key = ln(u) / w; larger is
 better. The top ``quota`` keys of each stratum are drawn; equal keys are ordered by uscc ascending.
 A stratum's draw depends only on the seed, its name and its own members: enterprises added to or
@@ -63,18 +63,32 @@ Inspector matching. Enterprises in order of their selection key (largest first, 
 each, its departments in sorted order. The candidate pool is the department's inspectors whose
 jurisdiction (region codes: a code covers every code that starts with its significant prefix,
 e.g. 510800 covers 510802) includes the enterprise's region. The pool, in id order, gets the words
-W("shuangsui-draw-v2|inspector|", uscc + "|" + department, pool size) in turn; candidates are ranked by
+W("shuangsui-draw-v3|inspector|", uscc + "|" + department, pool size) in turn; candidates are ranked by
 their word ascending (ties, never seen in practice, by id order), and the first
 ``inspectors_per_target`` (>= 2) who pass every check form the team and the first of them leads it.
 Checks: active; 执法证 valid on the inspection date; the department's required specialty; no 回避
 conflict; no previous pairing with the enterprise; open assignments below the workload cap.
-Every candidate ranked above the last chosen one and skipped is logged with reason codes and Chinese
-text. If a pool cannot fill a team the whole matching fails with InfeasibleMatch; nothing is half done.
+Every candidate ranked above the last chosen one and skipped is logged with its reason codes, in the
+order listed above (``REASON_LABELS`` names them; ``expand_matching`` spells a record's rejections out in
+Chinese). The enterprise's lead department is the parameters' lead_department if it is one of the
+enterprise's departments, else its first; the lead of that team leads the inspection. If a pool cannot
+fill a team the whole matching fails with InfeasibleMatch; nothing is half done.
 
 Record. Canonical JSON (sorted keys, separators (",", ":"), ensure_ascii=False, UTF-8, no floats):
 notice, notice_digest, entropy, secret, seed, selection, matching_input, matching, and
-record_digest = SHA-256 of the canonical record without record_digest. The verifier recomputes every
-field from the record's inputs plus the population CSV and compares byte for byte.
+record_digest = SHA-256 of the canonical record without record_digest. Tables are arrays of rows:
+  selection   {"total", "strata": [{"stratum", "size", "quota", "selected": [[uscc, weight, key], ...]}]},
+              each stratum's rows by key, largest first (ties by uscc);
+  matching_input {"inspectors": [inspector objects sorted by id], "conflicts", "previous_pairings",
+              "targets": [[uscc, region_code, [department, ...]], ...] in matching order};
+  matching    {"targets": [[uscc, [team, ...]], ...]} in the same order, one team per department of the
+              target in its order; team = [[i, ...], [[i, rank, [reason code, ...]], ...]]: the chosen
+              inspectors, lead first, then the rejected candidates, where i is the inspector's position
+              in matching_input.inspectors (0-based) and rank its 1-based place in the pool's ranking.
+(v2 wrote the same draw with one object per row and the reasons' text inline: 35.6 MB for a million
+enterprises against 8.7 MB now, most of the time spent writing, storing and parsing it.)
+The verifier recomputes every field from the record's inputs plus the population CSV and compares byte
+for byte.
 """
 
 from __future__ import annotations
@@ -119,6 +133,7 @@ __all__ = [
     "compute_quotas",
     "compute_seed",
     "draw_targets",
+    "expand_matching",
     "explain_candidate",
     "format_weight",
     "hkdf_sha256",
@@ -139,14 +154,15 @@ __all__ = [
     "record_digest",
     "rfc3797_key_string",
     "selection_order",
+    "team_assignments",
     "verify_record",
     "weight_for",
     "write_population_csv",
 ]
 
-ALGORITHM = "shuangsui-draw-v2"
-TARGET_DOMAIN = b"shuangsui-draw-v2|target|"
-INSPECTOR_DOMAIN = b"shuangsui-draw-v2|inspector|"
+ALGORITHM = "shuangsui-draw-v3"
+TARGET_DOMAIN = b"shuangsui-draw-v3|target|"
+INSPECTOR_DOMAIN = b"shuangsui-draw-v3|inspector|"
 COMMIT_PREFIX = b"shuangsui-draw-commit-v1"
 POPULATION_HEADER = "uscc,stratum,weight"
 INSPECTOR_HEADER = "id,department,certificate_valid_until,specialties,region_codes,active,current_load"
@@ -888,7 +904,7 @@ def stratum_odds(seed: bytes, stratum: str, size: int) -> list[int]:
 def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Stratified weighted draw without replacement (A-Res): deterministic in the seed, free of row order.
 
-    Returns {"total": T, "strata": [{"stratum", "size", "quota", "selected": [{"uscc", "weight", "key"}]}]}
+    Returns {"total": T, "strata": [{"stratum", "size", "quota", "selected": [[uscc, weight, key], ...]}]}
     with strata sorted by name and each stratum's selection sorted by key (largest first), then uscc.
     """
     seed = _seed_bytes(seed)
@@ -931,7 +947,7 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
                 "stratum": stratum,
                 "size": size,
                 "quota": quota,
-                "selected": [{"uscc": u, "weight": w, "key": _format_key(-neg)} for neg, u, w in chosen],
+                "selected": [[u, w, _format_key(-neg)] for neg, u, w in chosen],
             }
         )
     return {"total": sum(quotas.values()), "strata": strata}
@@ -939,7 +955,7 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
 
 def selection_order(selection: Mapping[str, Any]) -> list[str]:
     """All drawn usccs, largest key first across strata, ties by uscc: the matching order."""
-    items = [(-float(entry["key"]), entry["uscc"]) for s in selection["strata"] for entry in s["selected"]]
+    items = [(-float(key), uscc) for s in selection["strata"] for uscc, _, key in s["selected"]]
     return [uscc for _, uscc in sorted(items)]
 
 
@@ -1102,7 +1118,7 @@ def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, 
                 raise InvalidDrawInput(f"企业 {uscc} 未指定检查部门")
             region = _region(attrs.get("region_code"), f"企业 {uscc} 的所在地区")
             known = checked[cache_key] = (attrs, region, departments)
-        out.append({"uscc": uscc, "region_code": known[1], "departments": list(known[2])})
+        out.append([uscc, known[1], list(known[2])])
     return out
 
 
@@ -1207,92 +1223,156 @@ def _static_reasons(insp: Mapping[str, Any], department: str, params: Mapping[st
     return _personal_reasons(insp, "", department, params, {}, set(), -1 if params["workload_cap"] is None else 0)
 
 
+def _static_codes(insp: Mapping[str, Any], department: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The reason codes that depend on the inspector alone (not on the enterprise or the load)."""
+    return tuple(r["code"] for r in _static_reasons(insp, department, params))
+
+
 def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any]) -> dict[str, Any]:
+    """The matching in the record's compact form (see the module docstring, "Record")."""
     if params["inspection_date"] is None:
         raise InvalidDrawInput("匹配执法检查人员需要检查日期 inspection_date（用于核对执法证有效期）")
     needed = params["inspectors_per_target"]
     cap = params["workload_cap"]
     team_prefix = hashlib.shake_256(INSPECTOR_DOMAIN + seed + b"|").copy  # = _stream(INSPECTOR_DOMAIN, seed, ...)
-    # Per department, the inspectors (in id order) with their encoded ids and the reasons that depend on
-    # them alone (inactive, certificate, specialty: a pool only holds the department's own inspectors), and
-    # an index from each jurisdiction prefix to the positions of the inspectors holding it: a region's pool
-    # is the union of the index entries of its own prefixes, in id order, without scanning the department.
-    by_department: dict[str, list[tuple[dict[str, Any], bytes, str, list[dict[str, str]]]]] = {}
+    inspectors = minput["inspectors"]
+    index_of = {insp["id"]: n for n, insp in enumerate(inspectors)}
+    # Per department, the positions (in the id-sorted inspector list, which is id order) of its inspectors,
+    # and an index from each jurisdiction prefix to them: a region's pool is the union of the entries of its
+    # own prefixes, in id order, without scanning the department.
     prefix_index: dict[tuple[str, str], set[int]] = {}
-    for insp in minput["inspectors"]:
-        members = by_department.setdefault(insp["department"], [])
+    static: list[tuple[str, ...]] = []
+    for n, insp in enumerate(inspectors):
         for code in insp["region_codes"]:
-            prefix_index.setdefault((insp["department"], _region_prefix(code)), set()).add(len(members))
-        static = _static_reasons(insp, insp["department"], params)
-        members.append((insp, insp["id"].encode(), insp["id"], static))
-    conflict_map = {(c["inspector_id"], c["uscc"]): c["reason"] for c in minput["conflicts"]}
-    pairing_set = {(p["inspector_id"], p["uscc"]) for p in minput["previous_pairings"]}
-    load = {insp["id"]: insp["current_load"] for insp in minput["inspectors"]}
+            prefix_index.setdefault((insp["department"], _region_prefix(code)), set()).add(n)
+        static.append(_static_codes(insp, insp["department"], params))
+    conflicts = {(index_of[c["inspector_id"]], c["uscc"]) for c in minput["conflicts"] if c["inspector_id"] in index_of}
+    pairings = {
+        (index_of[p["inspector_id"]], p["uscc"]) for p in minput["previous_pairings"] if p["inspector_id"] in index_of
+    }
+    load = [insp["current_load"] for insp in inspectors]
     # Without a cap the load never disqualifies anyone; an unreachable bound keeps the fast test uniform.
     bound = cap if cap is not None else math.inf
-    pools: dict[tuple[str, str], list[tuple[dict[str, Any], bytes, str, list[dict[str, str]]]]] = {}
-    lead_param = params["lead_department"]
+    pools: dict[tuple[str, str], tuple[list[int], tuple[slice, ...]]] = {}
     results = []
     append_result = results.append
-    for target in minput["targets"]:
-        uscc, region_code, departments = target["uscc"], target["region_code"], target["departments"]
-        lead_department = lead_param if lead_param in departments else departments[0]
-        lead_inspector = ""
+    for uscc, region_code, departments in minput["targets"]:
         teams = []
         for department in departments:
-            pool = pools.get((department, region_code))
-            if pool is None:
-                members = by_department.get(department, [])
+            entry = pools.get((department, region_code))
+            if entry is None:
                 positions: set[int] = set()
                 for length in range(1, len(region_code) + 1):
                     positions.update(prefix_index.get((department, region_code[:length]), ()))
-                pool = pools[(department, region_code)] = [members[i] for i in sorted(positions)]
+                pool = sorted(positions)
+                entry = pools[(department, region_code)] = (pool, _word_slices(len(pool)))
+            pool, slices = entry
             # One SHAKE-256 stream per team, a 64-bit big-endian word per pool member in id order; members
             # are ranked by their word, ties (never seen in practice) by id order, so the order is total.
             team = team_prefix()
             team.update(f"{uscc}|{department}".encode())
             stream = team.digest(8 * len(pool))
-            # Equal-length big-endian words compare as bytes exactly as they do as integers.
-            keyed = sorted(zip(map(stream.__getitem__, _word_slices(len(pool))), range(len(pool)), pool, strict=True))
-            chosen: list[str] = []
-            rejected = []
-            counts: Counter[str] | None = None
-            for rank, (_, _, (insp, _, ident, static)) in enumerate(keyed, start=1):
-                pair = (ident, uscc)
-                if static or pair in conflict_map or pair in pairing_set or load[ident] >= bound:
-                    reasons = _personal_reasons(insp, uscc, department, params, conflict_map, pairing_set, load[ident])
-                    if reasons:
-                        rejected.append({"inspector_id": ident, "rank": rank, "reasons": reasons})
-                        if counts is None:
-                            counts = Counter()
-                        counts.update(r["code"] for r in reasons)
-                        continue
-                chosen.append(ident)
+            # Equal-length big-endian words compare as bytes exactly as they do as integers; pool positions
+            # increase with id order, so they break ties as the specification says.
+            chosen: list[int] = []
+            rejected: list[list[Any]] = []
+            for rank, (_, n) in enumerate(sorted(zip(map(stream.__getitem__, slices), pool, strict=True)), start=1):
+                codes = static[n]
+                if codes or (n, uscc) in conflicts or (n, uscc) in pairings or load[n] >= bound:
+                    codes = list(codes)
+                    if (n, uscc) in conflicts:
+                        codes.append("conflict")
+                    if (n, uscc) in pairings:
+                        codes.append("previous_pairing")
+                    if load[n] >= bound:
+                        codes.append("workload_cap")
+                    rejected.append([n, rank, codes])
+                    continue
+                chosen.append(n)
                 if len(chosen) == needed:
                     break
             if len(chosen) < needed:
+                counts = Counter(code for _, _, codes in rejected for code in codes)
                 raise InfeasibleMatch(
                     uscc,
                     department,
-                    _missing_summary(needed, len(chosen), len(pool), counts or Counter(), department, region_code),
+                    _missing_summary(needed, len(chosen), len(pool), counts, department, region_code),
                     needed=needed,
                     eligible=len(chosen),
-                    reasons=counts or Counter(),
+                    reasons=counts,
                 )
-            for ident in chosen:
-                load[ident] += 1
-            if department == lead_department:
-                lead_inspector = chosen[0]
-            teams.append({"department": department, "inspectors": chosen, "lead": chosen[0], "rejected": rejected})
-        append_result(
+            for n in chosen:
+                load[n] += 1
+            teams.append([chosen, rejected])
+        append_result([uscc, teams])
+    return {"targets": results}
+
+
+def _lead_department(departments: Sequence[str], params: Mapping[str, Any]) -> str:
+    lead = params["lead_department"]
+    return lead if lead in departments else departments[0]
+
+
+def expand_matching(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's compact matching spelled out: inspector ids, each team's lead, the enterprise's lead
+    department and inspector, and every rejection with its reasons in Chinese.
+
+    Returns {"targets": [{"uscc", "lead_department", "lead_inspector", "teams": [{"department",
+    "inspectors", "lead", "rejected": [{"inspector_id", "rank", "reasons": [{"code", "text"}]}]}]}]}.
+    The record must already be verified (or built here); nothing is re-checked.
+    """
+    params = record["notice"]["parameters"]
+    minput = record["matching_input"]
+    inspectors = minput["inspectors"]
+    conflict_map = {(c["inspector_id"], c["uscc"]): c["reason"] for c in minput["conflicts"]}
+    pairing_set = {(p["inspector_id"], p["uscc"]) for p in minput["previous_pairings"]}
+    cap = params["workload_cap"]
+    out = []
+    for (uscc, _region, departments), (uscc_again, teams) in zip(
+        minput["targets"], record["matching"]["targets"], strict=True
+    ):
+        assert uscc == uscc_again
+        lead_department = _lead_department(departments, params)
+        spelled = []
+        for department, (chosen, rejected) in zip(departments, teams, strict=True):
+            ids = [inspectors[n]["id"] for n in chosen]
+            log = []
+            for n, rank, codes in rejected:
+                insp = inspectors[n]
+                # Loads only grow by one per assignment and stop at the cap, so a candidate turned away
+                # for the workload stood at the cap (or above it, if it started there).
+                load = insp["current_load"] if cap is None else max(cap, insp["current_load"])
+                reasons = _personal_reasons(insp, uscc, department, params, conflict_map, pairing_set, load)
+                log.append(
+                    {"inspector_id": insp["id"], "rank": rank, "reasons": [r for r in reasons if r["code"] in codes]}
+                )
+            spelled.append({"department": department, "inspectors": ids, "lead": ids[0], "rejected": log})
+        out.append(
             {
                 "uscc": uscc,
                 "lead_department": lead_department,
-                "lead_inspector": lead_inspector,
-                "teams": teams,
+                "lead_inspector": next(t["lead"] for t in spelled if t["department"] == lead_department),
+                "teams": spelled,
             }
         )
-    return {"targets": results}
+    return {"targets": out}
+
+
+def team_assignments(record: Mapping[str, Any]) -> Iterator[tuple[str, str, list[tuple[str, list[str]]]]]:
+    """(uscc, lead department, [(department, inspector ids with the team's lead first)]) per drawn
+    enterprise, in matching order: what dispatch needs from a record, without the rejection texts."""
+    params = record["notice"]["parameters"]
+    minput = record["matching_input"]
+    ids = [insp["id"] for insp in minput["inspectors"]]
+    for (uscc, _region, departments), (_, teams) in zip(minput["targets"], record["matching"]["targets"], strict=True):
+        yield (
+            uscc,
+            _lead_department(departments, params),
+            [
+                (department, [ids[n] for n in chosen])
+                for department, (chosen, _) in zip(departments, teams, strict=True)
+            ],
+        )
 
 
 def match_inspectors(
@@ -1321,7 +1401,8 @@ def match_inspectors(
         previous_pairings=previous_pairings,
         parameters=params,
     )
-    return _run_matching(_seed_bytes(seed), params, minput)
+    compact = _run_matching(_seed_bytes(seed), params, minput)
+    return expand_matching({"notice": {"parameters": params}, "matching_input": minput, "matching": compact})
 
 
 # ------------------------------------------------------------------------------- notice & record
@@ -1642,8 +1723,8 @@ def _compare_selection(expected: Mapping[str, Any], actual: Any, problems: list[
                 problems.append(f"分层“{name}”的 {key} 不符：记录为 {act.get(key)}，重算为 {exp[key]}")
         selected = act.get("selected")
         act_sel: list[Any] = selected if isinstance(selected, list) else []
-        act_map = {str(e.get("uscc")): e for e in act_sel if isinstance(e, Mapping)}
-        exp_map = {e["uscc"]: e for e in exp["selected"]}
+        act_map = {str(e[0]): e for e in act_sel if isinstance(e, list) and len(e) == 3}
+        exp_map = {e[0]: e for e in exp["selected"]}
         extra = sorted(u for u in act_map if u not in exp_map)
         missing = sorted(u for u in exp_map if u not in act_map)
         if extra:
@@ -1653,20 +1734,22 @@ def _compare_selection(expected: Mapping[str, Any], actual: Any, problems: list[
         changed = []
         for uscc, e in exp_map.items():
             a = act_map.get(uscc)
-            if a is not None and (a.get("key") != e["key"] or a.get("weight") != e["weight"]):
-                changed.append(
-                    f"{uscc}（key 记录 {a.get('key')} / 重算 {e['key']}，"
-                    f"weight 记录 {a.get('weight')} / 名录 {e['weight']}）"
-                )
+            if a is not None and (a[2] != e[2] or a[1] != e[1]):
+                changed.append(f"{uscc}（key 记录 {a[2]} / 重算 {e[2]}，weight 记录 {a[1]} / 名录 {e[1]}）")
         if changed:
             problems.append(f"分层“{name}”：企业的 key 或权重不符：{_short(changed)}")
-        if not extra and not missing and not changed and [e.get("uscc") for e in act_sel] != list(exp_map):
+        if (
+            not extra
+            and not missing
+            and not changed
+            and [e[0] for e in act_sel if isinstance(e, list)] != list(exp_map)
+        ):
             problems.append(f"分层“{name}”：抽中企业的顺序与按 key 排序的结果不符")
     for name in by_stratum:
         problems.append(f"抽取结果多出名录中不存在的分层“{name}”")
 
 
-def _compare_matching(expected: Mapping[str, Any], actual: Any, problems: list[str]) -> None:
+def _compare_matching(expected: Mapping[str, Any], actual: Any, minput: Mapping[str, Any], problems: list[str]) -> None:
     # Equal values need no field-by-field diagnosis (the byte comparison of the whole record still
     # catches what == cannot see, such as 1 for true).
     if actual == expected:
@@ -1674,33 +1757,33 @@ def _compare_matching(expected: Mapping[str, Any], actual: Any, problems: list[s
     if not isinstance(actual, Mapping) or not isinstance(actual.get("targets"), list):
         problems.append("匹配结果（matching）结构无效")
         return
-    act_targets = {t.get("uscc"): t for t in actual["targets"] if isinstance(t, Mapping)}
+    ids = [insp["id"] for insp in minput["inspectors"]]
+
+    def named(indexes: Any) -> Any:
+        if isinstance(indexes, list) and all(type(n) is int and 0 <= n < len(ids) for n in indexes):
+            return [ids[n] for n in indexes]
+        return indexes
+
+    act_targets = {t[0]: t for t in actual["targets"] if isinstance(t, list) and len(t) == 2}
+    departments_of = {t[0]: t[2] for t in minput["targets"]}
     found = []
-    for exp in expected["targets"]:
-        uscc = exp["uscc"]
+    for uscc, exp_teams in expected["targets"]:
         act = act_targets.get(uscc)
         if act is None:
             found.append(f"企业 {uscc} 缺少检查组")
             continue
-        for key in ("lead_department", "lead_inspector"):
-            if act.get(key) != exp[key]:
-                found.append(f"企业 {uscc} 的 {key} 记录为 {act.get(key)}，重算为 {exp[key]}")
-        act_teams = {t.get("department"): t for t in act.get("teams") or [] if isinstance(t, Mapping)}
-        for team in exp["teams"]:
-            dept = team["department"]
-            got = act_teams.get(dept)
-            if got is None:
-                found.append(f"企业 {uscc} 缺少“{dept}”检查组")
+        act_teams = act[1] if isinstance(act[1], list) else []
+        if len(act_teams) != len(exp_teams):
+            found.append(f"企业 {uscc} 的检查组数记录为 {len(act_teams)}，应为 {len(exp_teams)}")
+        for dept, exp_team, got in zip(departments_of[uscc], exp_teams, act_teams, strict=False):
+            if not isinstance(got, list) or len(got) != 2:
+                found.append(f"企业 {uscc} 的“{dept}”检查组格式无效")
                 continue
-            if got.get("inspectors") != team["inspectors"]:
-                found.append(
-                    f"企业 {uscc} 的“{dept}”检查组：记录为 {got.get('inspectors')}，重算为 {team['inspectors']}"
-                )
-            if got.get("lead") != team["lead"]:
-                found.append(f"企业 {uscc} 的“{dept}”检查组组长：记录为 {got.get('lead')}，重算为 {team['lead']}")
-            if got.get("rejected") != team["rejected"]:
-                found.append(f"企业 {uscc} 的“{dept}”检查组的排除记录（rejected）与重算不符")
-    expected_usccs = {t["uscc"] for t in expected["targets"]}
+            if got[0] != exp_team[0]:
+                found.append(f"企业 {uscc} 的“{dept}”检查组：记录为 {named(got[0])}，重算为 {named(exp_team[0])}")
+            if got[1] != exp_team[1]:
+                found.append(f"企业 {uscc} 的“{dept}”检查组的排除记录与重算不符")
+    expected_usccs = {t[0] for t in expected["targets"]}
     extra = sorted(str(u) for u in act_targets if u not in expected_usccs)
     if extra:
         found.append(f"记录中多出未被抽中的企业检查组 {_short(extra)}")
@@ -2089,10 +2172,25 @@ def _verify_matching(
     targets_raw = minput_raw.get("targets") or []
     if not isinstance(targets_raw, list):
         raise _Malformed("matching_input.targets 必须是列表")
-    listed = [t.get("uscc") for t in targets_raw if isinstance(t, Mapping)]
+    rows = [t for t in targets_raw if isinstance(t, list) and len(t) == 3]
+    if len(rows) != len(targets_raw):
+        problems.append("匹配输入中的企业（matching_input.targets）应为 [统一社会信用代码, 所在地区, [检查部门]] 列表")
+    listed = [t[0] for t in rows]
     if listed != order:
         problems.append("匹配输入中的企业（matching_input.targets）与重算的抽中企业或其顺序不符")
-    available = {t.get("uscc"): t for t in targets_raw if isinstance(t, Mapping)}
+    # One attrs object per distinct (region, departments), as the service gives them: validated once each.
+    shared: dict[Any, dict[str, Any]] = {}
+    available = {}
+    for uscc, region, departments in rows:
+        try:
+            key: Any = (region, *departments) if isinstance(departments, list) else ("object", id(departments))
+            hash(key)
+        except TypeError:
+            key = ("object", id(departments))
+        attrs = shared.get(key)
+        if attrs is None:
+            attrs = shared[key] = {"region_code": region, "departments": departments}
+        available[uscc] = attrs
     try:
         minput = {
             "targets": _normalize_targets(order, available, params),
@@ -2122,7 +2220,7 @@ def _verify_matching(
         problems.append(f"按记录的输入无法完成匹配，记录中的匹配结果不可能产生：{exc}")
         return
     expected_record["matching"] = matching
-    _compare_matching(matching, record.get("matching"), problems)
+    _compare_matching(matching, record.get("matching"), minput, problems)
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -2198,7 +2296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {problem}")
         return 1
     notice = record["notice"]
-    teams = sum(len(t["teams"]) for t in (record.get("matching") or {}).get("targets", []))
+    teams = sum(len(t[1]) for t in (record.get("matching") or {}).get("targets", []))
     print("验证通过 / verification passed")
     print(f"  算法 algorithm:               {ALGORITHM}")
     print(f"  名录 population:              {notice['population_size']} 户，摘要 {notice['population_digest']}")

@@ -1098,11 +1098,12 @@ def dispatch(
     if inspection_date < today:
         inspection_date = today
     record = load_record(session, draw)
-    matching = (record.get("matching") or {}).get("targets") or []
+    # (uscc, lead department, [(department, inspector ids, the team's lead first)]) per drawn enterprise
+    matching = list(algorithm.team_assignments(record)) if record.get("matching") else []
     depts = DepartmentIndex.load(session, task.department_ids)
     progress("合并检查要点", None, None)
     checkpoints = merged_checkpoints(session, task, depts)
-    usccs = [t["uscc"] for t in matching]
+    usccs = [uscc for uscc, _, _ in matching]
     enterprises: dict[str, Enterprise] = {}
     for start in range(0, len(usccs), 5000):
         for ent in session.execute(
@@ -1113,7 +1114,7 @@ def dispatch(
     if gone:
         raise Conflict(f"抽中的检查对象已从名录库删除：{'、'.join(gone[:5])}")
     inspector_ids = sorted(
-        {uuid.UUID(i) for t in matching for team in t["teams"] for i in team["inspectors"]}
+        {uuid.UUID(i) for _, _, teams in matching for _, ids in teams for i in ids}
     )
     warnings = _stale_team_warnings(session, inspector_ids, inspection_date)
     now = utcnow()
@@ -1125,16 +1126,17 @@ def dispatch(
     def flush_batch() -> None:
         nonlocal assignments
         session.flush()  # forms first: assignments reference them, and no ORM relationship orders the inserts
-        for form, target in batch:
-            for team in target["teams"]:
-                dept = depts.by_code[team["department"]]
-                for inspector_id in team["inspectors"]:
+        for form, (_, lead_department, teams) in batch:
+            lead_inspector = next(ids[0] for code, ids in teams if code == lead_department)
+            for code, ids in teams:
+                dept = depts.by_code[code]
+                for inspector_id in ids:
                     session.add(
                         FormAssignment(
                             form_id=form.id,
                             inspector_id=uuid.UUID(inspector_id),
                             department_id=dept.id,
-                            is_lead=inspector_id == target["lead_inspector"],
+                            is_lead=inspector_id == lead_inspector,
                             assigned_at=now,
                         )
                     )
@@ -1143,12 +1145,12 @@ def dispatch(
         batch.clear()
 
     for index, target in enumerate(matching, start=1):
-        ent = enterprises[target["uscc"]]
+        ent = enterprises[target[0]]
         form = InspectionForm(
             code=f"{task.code}-{index:05d}",
             task_id=task.id,
             enterprise_id=ent.id,
-            lead_department_id=depts.by_code[target["lead_department"]].id,
+            lead_department_id=depts.by_code[target[1]].id,
             department_ids=department_ids,
             status="dispatched",
             version=1,

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from backend.draw import verify_draw as vd
 from backend.models import (
     AuditEntry,
     ConflictOfInterest,
@@ -78,7 +79,7 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(
     )
     assert notice["population_size"] == 60  # 注销/吊销/迁出 never enter the population
     assert notice["total"] == 3  # 5 % of 60
-    assert notice["algorithm"] == "shuangsui-draw-v2"
+    assert notice["algorithm"] == "shuangsui-draw-v3"
     assert len(notice["commitment"]) == 64 and notice["matching_digest"]
     assert "secret" not in json.dumps(notice)
     draw_id = notice["draw_id"]
@@ -110,7 +111,8 @@ def test_whole_flow_notice_entropy_draw_dispatch_visible_to_exactly_the_team(
     )
     assert len(forms) == 3
     teams = {}
-    for target in record["matching"]["targets"]:
+    # The record names inspectors by position; expand_matching spells out ids and leads.
+    for target in vd.expand_matching(record)["targets"]:
         form = next(f for f in forms if f.enterprise_snapshot["uscc"] == target["uscc"])
         assert form.status == "dispatched" and form.version == 1
         assert form.deadline_start == date(2026, 3, 9) and form.inspection_date == pw.INSPECTION_DAY
@@ -621,7 +623,7 @@ def test_industry_strata_draw_dispatches_and_verifies(client, app, world, sessio
     out = pw.drawn_task(client, world, strata_key="industry_code")
     record = json.loads(client.get(f"/api/v1/public/draws/{out['draw']['id']}/record.json").data)
     assert [s["stratum"] for s in record["selection"]["strata"]] == ["F5211", "H6210"]
-    assert {t["region_code"] for t in record["matching_input"]["targets"]} == {pw.REGION}
+    assert {t[1] for t in record["matching_input"]["targets"]} == {pw.REGION}
     ok(client.post(f"/api/v1/tasks/{out['task']['id']}/draw/dispatch", headers=world.planner))
     _download(client, "/api/v1/public/verify_draw.py", tmp_path / "verify_draw.py")
     _download(client, f"/api/v1/public/draws/{out['draw']['id']}/record.json", tmp_path / "record.json")

@@ -270,7 +270,7 @@ def test_exclude_enterprises_inspected_for_the_same_item_recently(client, world,
     out = pw.drawn_task(client, world)
     ok(client.post(f"/api/v1/tasks/{out['task']['id']}/draw/dispatch", headers=world.planner))
     record = client.get(f"/api/v1/public/draws/{out['draw']['id']}/record.json").get_json()
-    inspected = {e["uscc"] for s in record["selection"]["strata"] for e in s["selected"]}
+    inspected = {e[0] for s in record["selection"]["strata"] for e in s["selected"]}
     again = pw.task(client, world, plan, exclude_inspected_months=6)
     _notice, rows = _population(client, world, again)
     assert len(rows) == 57 and not (inspected & set(rows))

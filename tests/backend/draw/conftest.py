@@ -85,7 +85,7 @@ class Draw:
 def make_draw(n: int = 600, *, parameters: dict[str, Any] | None = None) -> Draw:
     rows = population(n)
     staff = inspectors()
-    conflicts = [("INS004", uscc(i), "亲属在该企业任职") for i in range(0, n, 2)]
+    conflicts = [(ins, uscc(i), "亲属在该企业任职") for ins in ("INS004", "INS006") for i in range(0, n, 2)]
     previous = [("INS008", uscc(i)) for i in range(1, n, 4)]
     params = parameters or PARAMETERS
     notice = vd.make_notice(

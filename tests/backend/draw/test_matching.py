@@ -179,7 +179,7 @@ def test_matching_never_violates_a_constraint(case: dict[str, Any]) -> None:
             # member in id order; rank by word, then id order.
             pool.sort(key=lambda i: i["id"])
             stream = hashlib.shake_256(
-                b"shuangsui-draw-v2|inspector|" + mac_key + f"|{target['uscc']}|{dept}".encode()
+                b"shuangsui-draw-v3|inspector|" + mac_key + f"|{target['uscc']}|{dept}".encode()
             ).digest(8 * len(pool))
             words = [int.from_bytes(stream[8 * j : 8 * j + 8], "big") for j in range(len(pool))]
             ranking = [insp for _, _, insp in sorted(zip(words, range(len(pool)), pool, strict=True))]
@@ -280,13 +280,23 @@ def test_certificate_valid_through_the_inspection_day_counts() -> None:
 
 
 def test_rejections_carry_codes_and_chinese_text(draw) -> None:
+    # The record keeps codes only; expand_matching spells them out from the record's own inputs.
+    compact_codes = [
+        code
+        for _, teams in draw.record["matching"]["targets"]
+        for _, rejected in teams
+        for _, _, codes in rejected
+        for code in codes
+    ]
+    expanded = vd.expand_matching(draw.record)
     reasons = [
         r
-        for t in draw.record["matching"]["targets"]
+        for t in expanded["targets"]
         for team in t["teams"]
         for x in team["rejected"]
         for r in x["reasons"]
     ]
+    assert [r["code"] for r in reasons] == compact_codes
     codes = {r["code"] for r in reasons}
     assert codes <= set(vd.REASON_LABELS)
     assert {"conflict", "certificate_expired", "lacks_specialty"} <= codes

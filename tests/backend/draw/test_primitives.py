@@ -1,4 +1,4 @@
-"""Building blocks of shuangsui-draw-v2: HKDF, RFC 3797 key strings, commitments, canonical forms, weights."""
+"""Building blocks of shuangsui-draw-v3: HKDF, RFC 3797 key strings, commitments, canonical forms, weights."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_seed_is_hkdf_of_secret_with_salt_from_key_string_and_beacon() -> None:
     digest = "cd" * 32
     params = vd.normalize_parameters({"mode": "ratio", "ratio": "0.05"})
     salt = hashlib.sha256(b"1.3./beacon").digest()
-    info = b"shuangsui-draw-v2|" + digest.encode() + b"|" + vd.canonical_json(params)
+    info = b"shuangsui-draw-v3|" + digest.encode() + b"|" + vd.canonical_json(params)
     expected = vd.hkdf_sha256(ikm=bytes.fromhex(SECRET), salt=salt, info=info)
     seed = vd.compute_seed(
         secret_hex=SECRET,
@@ -119,7 +119,7 @@ def test_seed_is_hkdf_of_secret_with_salt_from_key_string_and_beacon() -> None:
 def test_random_words_are_shake256_of_domain_seed_and_label_read_big_endian() -> None:
     seed = bytes(range(32))
     for label, count in (("食品经营", 3), ("", 1), ("91510800MA00000001|市场监管局", 5)):
-        stream = hashlib.shake_256(b"shuangsui-draw-v2|target|" + seed + b"|" + label.encode()).digest(8 * count)
+        stream = hashlib.shake_256(b"shuangsui-draw-v3|target|" + seed + b"|" + label.encode()).digest(8 * count)
         words = [int.from_bytes(stream[8 * i : 8 * i + 8], "big") for i in range(count)]
         assert list(vd._words(vd._stream(vd.TARGET_DOMAIN, seed, label, count))) == words
         assert vd.stratum_odds(seed, label, count) == [(w >> 11) | 1 for w in words]

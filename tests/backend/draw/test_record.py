@@ -68,14 +68,31 @@ def test_record_has_the_documented_shape(draw: Draw) -> None:
         "matching",
         "record_digest",
     }
-    assert record["algorithm"] == "shuangsui-draw-v2"
+    assert record["algorithm"] == "shuangsui-draw-v3"
     assert record["notice"] == draw.notice
     assert record["notice_digest"] == hashlib.sha256(vd.canonical_json(draw.notice)).hexdigest()
     assert record["entropy"]["key_string"] == "2.5.6./3.17./"
     assert record["entropy"]["beacon"] == BEACON
     assert record["record_digest"] == vd.record_digest(record)
     assert record["selection"]["total"] == draw.notice["total"] == 30
-    assert [t["uscc"] for t in record["matching_input"]["targets"]] == vd.selection_order(record["selection"])
+    assert [t[0] for t in record["matching_input"]["targets"]] == vd.selection_order(record["selection"])
+    assert [t[0] for t in record["matching"]["targets"]] == vd.selection_order(record["selection"])
+    stratum = record["selection"]["strata"][0]
+    uscc, weight, key = stratum["selected"][0]
+    assert (uscc, weight) in {(u, w) for u, s, w in draw.rows if s == stratum["stratum"]}
+    assert key == format(float(key), ".16e")
+    # A team: chosen inspectors (positions in matching_input.inspectors, lead first), then the rejected
+    # candidates as [position, rank, [reason codes]].
+    ids = [i["id"] for i in record["matching_input"]["inspectors"]]
+    assert ids == sorted(i["id"] for i in draw.inspectors)
+    for (uscc, _region, departments), (same, teams) in zip(
+        record["matching_input"]["targets"], record["matching"]["targets"], strict=True
+    ):
+        assert same == uscc and len(teams) == len(departments)
+        for chosen, rejected in teams:
+            assert len(chosen) == 2 and all(type(n) is int and 0 <= n < len(ids) for n in chosen)
+            for n, rank, codes in rejected:
+                assert n not in chosen and rank >= 1 and codes and set(codes) <= set(vd.REASON_LABELS)
     assert vd.record_bytes(record) == json.dumps(
         record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
@@ -125,12 +142,12 @@ def test_changed_secret_is_reported_as_commitment_mismatch(draw: Draw) -> None:
 
 def test_swapped_enterprise_is_reported_with_stratum_and_uscc(draw: Draw) -> None:
     stratum = draw.record["selection"]["strata"][0]
-    picked = stratum["selected"][0]["uscc"]
-    selected = {e["uscc"] for e in stratum["selected"]}
+    picked = stratum["selected"][0][0]
+    selected = {e[0] for e in stratum["selected"]}
     outsider = next(u for u, s, _ in draw.rows if s == stratum["stratum"] and u not in selected)
 
     def edit(r: dict[str, Any]) -> None:
-        r["selection"]["strata"][0]["selected"][0]["uscc"] = outsider
+        r["selection"]["strata"][0]["selected"][0][0] = outsider
 
     problems = _tampered(draw, edit)
     assert any(f"分层“{stratum['stratum']}”：记录中多出未被抽中的企业 {outsider}" in p for p in problems)
@@ -139,24 +156,24 @@ def test_swapped_enterprise_is_reported_with_stratum_and_uscc(draw: Draw) -> Non
 
 def test_changed_key_is_reported(draw: Draw) -> None:
     def edit(r: dict[str, Any]) -> None:
-        r["selection"]["strata"][1]["selected"][0]["key"] = "-1.0000000000000000e-01"
+        r["selection"]["strata"][1]["selected"][0][2] = "-1.0000000000000000e-01"
 
     problems = _tampered(draw, edit)
     assert any("key 或权重不符" in p and "-1.0000000000000000e-01" in p for p in problems)
 
 
 def test_changed_team_is_reported(draw: Draw) -> None:
-    target = draw.record["matching"]["targets"][0]
-    team = target["teams"][1]
-    stranger = next(i["id"] for i in draw.inspectors if i["id"] not in team["inspectors"])
+    uscc, teams = draw.record["matching"]["targets"][0]
+    department = draw.record["matching_input"]["targets"][0][2][1]
+    ids = [i["id"] for i in draw.record["matching_input"]["inspectors"]]
+    stranger = next(n for n in range(len(ids)) if n not in teams[1][0])
 
     def edit(r: dict[str, Any]) -> None:
-        r["matching"]["targets"][0]["teams"][1]["inspectors"][1] = stranger
+        r["matching"]["targets"][0][1][1][0][1] = stranger
 
     problems = _tampered(draw, edit)
     assert any(
-        "执法检查人员匹配不符" in p and target["uscc"] in p and team["department"] in p and stranger in p
-        for p in problems
+        "执法检查人员匹配不符" in p and uscc in p and department in p and ids[stranger] in p for p in problems
     )
 
 
