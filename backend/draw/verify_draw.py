@@ -14,7 +14,8 @@ ICANN OCTO-041 hash-and-sort)
 --------------------------------------------------------------------------------------------------
 Population. Rows (uscc, stratum, weight); weight is a decimal string with exactly six places
 ("1.500000"), 0 < w <= 1000000. Canonical CSV: UTF-8, "\\n" line ends, header ``uscc,stratum,weight``,
-rows sorted by uscc, no quoting (identifiers cannot contain , ; | " or control characters).
+rows sorted by stratum, then by uscc (code-point order), no quoting (identifiers cannot contain , ; | "
+or control characters). Each stratum is thus one block of consecutive lines.
 population_digest = SHA-256 hex of those bytes.
 
 Notice (published before the draw). algorithm, population_digest, population_size, per-stratum sizes
@@ -127,6 +128,7 @@ __all__ = [
     "PopulationRow",
     "build_record",
     "canonical_json",
+    "canonical_population",
     "canonical_population_bytes",
     "check_population_csv",
     "commitment_for",
@@ -238,7 +240,9 @@ _REGION_RE = re.compile(r"[0-9]{6}(?:[0-9]{3}){0,2}\Z")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}\Z")
 _CANONICAL_WEIGHT_RE = re.compile(r"(?:0|[1-9][0-9]{0,5})\.[0-9]{6}\Z")
-_TOKEN_LINES_RE = re.compile(r"(?:[0-9A-Za-z][0-9A-Za-z._-]{0,63}\n)*")
+_TOKEN_FIRST = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+#: The bytes a token may hold (ASCII), for bytes.translate(None, delete=...): what is left is not allowed.
+_TOKEN_BYTES = "".join(sorted(_TOKEN_FIRST | set("._-"))).encode("ascii")
 _DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
 
 
@@ -359,13 +363,30 @@ class PopulationRow(NamedTuple):
 Row = tuple[str, str, str]
 
 
-class Population(tuple):  # type: ignore[type-arg]
-    """Validated (uscc, stratum, weight) tuples sorted by uscc; what ``normalize_population`` returns.
-
-    Keeps its canonical CSV bytes once computed (the notice digests them and stores them as the snapshot).
+class Population:
+    """A validated population in canonical order: its strata by name (code-point order), each stratum's
+    members by uscc. Held as columns: ``strata`` maps each stratum name, in order, to its (usccs, weights)
+    lists. Iterating yields (uscc, stratum, weight) rows in canonical order; ``normalize_population`` and
+    ``parse_population_csv`` make one. Keeps its canonical CSV bytes once known (the notice digests them and
+    stores them as the snapshot; a canonical file that was parsed is its own canonical form).
     """
 
-    _canonical: bytes
+    __slots__ = ("strata", "size", "_canonical")
+
+    def __init__(self, strata: dict[str, tuple[list[str], list[str]]], canonical: bytes | None = None) -> None:
+        self.strata = strata
+        self.size = sum(len(usccs) for usccs, _ in strata.values())
+        self._canonical = canonical
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Row]:
+        for stratum, (usccs, weights) in self.strata.items():
+            yield from zip(usccs, itertools.repeat(stratum), weights)
+
+    def sizes(self) -> dict[str, int]:
+        return {stratum: len(usccs) for stratum, (usccs, _) in self.strata.items()}
 
 
 def _row_fields(row: Any) -> tuple[Any, Any, Any]:
@@ -401,12 +422,16 @@ def _checked_columns(usccs: list[Any], strata: list[Any], weights: list[Any]) ->
     if set(map(type, usccs)) - {str}:
         for uscc in usccs:
             _token(uscc, "统一社会信用代码")
-    joined = "\n".join(usccs) + "\n"
-    if joined.count("\n") != len(usccs) or not _TOKEN_LINES_RE.fullmatch(joined):
+    # The token rule in bulk: allowed characters only, 1 to 64 of them, the first a letter or digit.
+    joined = "".join(usccs).encode("utf-8")
+    if (
+        joined.translate(None, _TOKEN_BYTES)
+        or (usccs and (min(map(len, usccs)) < 1 or max(map(len, usccs)) > 64))
+        or not set(map(operator.itemgetter(0), filter(None, usccs))) <= _TOKEN_FIRST
+    ):
         for uscc in usccs:
             _token(uscc, "统一社会信用代码")
-    # Strictly increasing (what a database ORDER BY or the canonical CSV gives) proves uniqueness cheaply.
-    if any(map(operator.ge, usccs, usccs[1:])) and len(set(usccs)) != len(usccs):
+    if len(frozenset(usccs)) != len(usccs):
         duplicates = sorted(u for u, n in Counter(usccs).items() if n > 1)
         raise InvalidDrawInput(f"名录中统一社会信用代码重复：{'、'.join(duplicates[:10])}")
     if set(map(type, strata)) - {str}:
@@ -433,32 +458,57 @@ def _checked_columns(usccs: list[Any], strata: list[Any], weights: list[Any]) ->
 
 
 def normalize_population(rows: Iterable[Any]) -> Population:
-    """Validate rows (tuples, PopulationRow or dicts) and sort them by uscc."""
+    """Validate rows (tuples, PopulationRow or dicts) and put them in canonical order."""
     if isinstance(rows, Population):
         return rows
     with _gc_paused():
         return _population_of(*_validated_columns(rows))
 
 
-def _population_of(usccs: list[str], strata: list[str], weights: list[str]) -> Population:
-    """Validated columns sorted by uscc into a Population (the caller pauses the collector)."""
-    if any(map(operator.ge, usccs, usccs[1:])):
-        order = sorted(range(len(usccs)), key=usccs.__getitem__)
-        usccs = [usccs[i] for i in order]
-        strata = [strata[i] for i in order]
-        weights = [weights[i] for i in order]
-    # Tuples allocated in sorted order: the draw walks them in this order, and tuples scattered in
-    # memory cost ~40 % more draw time in cache misses at a million rows.
-    return Population(zip(usccs, strata, weights, strict=True))
+def _runs(strata: list[str]) -> list[tuple[str, int]] | None:
+    """(name, length) of each run of equal names if the column is grouped in name order, else None."""
+    runs = [(name, len(list(group))) for name, group in itertools.groupby(strata)]
+    names = [name for name, _ in runs]
+    return runs if all(map(operator.lt, names, names[1:])) else None
+
+
+def _population_of(
+    usccs: list[str], strata: list[str], weights: list[str], canonical: bytes | None = None
+) -> Population:
+    """Validated columns into a Population (the caller pauses the collector). Rows already in canonical
+    order (a canonical CSV, a database ORDER BY stratum, uscc) are cut into strata without a pass in Python.
+    ``canonical``: the bytes the columns were split from, kept as the canonical form if no row moved."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    runs = _runs(strata)
+    if runs is not None:
+        start = 0
+        for name, length in runs:
+            groups[name] = (usccs[start : start + length], weights[start : start + length])
+            start += length
+    else:
+        canonical = None
+        for name in sorted(set(strata)):
+            groups[name] = ([], [])
+        for uscc, name, weight in zip(usccs, strata, weights, strict=True):
+            group = groups[name]
+            group[0].append(uscc)
+            group[1].append(weight)
+    for name, (members, member_weights) in groups.items():
+        if any(map(operator.ge, members, members[1:])):
+            canonical = None
+            pairs = sorted(zip(members, member_weights, strict=True))
+            groups[name] = ([u for u, _ in pairs], [w for _, w in pairs])
+    return Population(groups, canonical)
 
 
 def canonical_population_bytes(rows: Iterable[Any]) -> bytes:
     population = normalize_population(rows)
-    cached = population.__dict__.get("_canonical")
-    if cached is None:
-        body = "\n".join(map(",".join, population))
-        cached = population._canonical = f"{POPULATION_HEADER}\n{body}{chr(10) if body else ''}".encode()
-    return cached
+    if population._canonical is None:
+        lines = [POPULATION_HEADER]
+        for stratum, (usccs, weights) in population.strata.items():
+            lines.append("\n".join(map(",".join, zip(usccs, itertools.repeat(stratum), weights))))
+        population._canonical = ("\n".join(lines) + "\n").encode()
+    return population._canonical
 
 
 def population_digest(rows: Iterable[Any]) -> str:
@@ -490,21 +540,53 @@ def _csv_lines(text: str) -> list[str]:
 _COUNT_COMMAS = operator.methodcaller("count", ",")
 
 
+#: Every byte but the comma and the line feed, for bytes.translate(None, delete=...).
+_NOT_SEPARATORS = bytes(b for b in range(256) if b not in b",\n")
+
+
+def _canonical_columns(data: bytes, text: str) -> tuple[list[str], list[str], list[str]] | None:
+    """The three columns of a CSV with the canonical header and line ends, split in bulk; else None.
+    ``data`` is the UTF-8 of ``text`` (commas and line feeds are single bytes in both)."""
+    header, _, body = text.partition("\n")
+    if header != POPULATION_HEADER or "\r" in body or (body and not body.endswith("\n")):
+        return None
+    if not body:
+        return [], [], []
+    # Two commas on every line (the header's too): the separators alone, in order, read ",,\n" per line.
+    if data.translate(None, _NOT_SEPARATORS) != b",,\n" * (body.count("\n") + 1):
+        return None
+    fields = body[:-1].replace("\n", ",").split(",")
+    return fields[0::3], fields[1::3], fields[2::3]
+
+
+def canonical_population(data: bytes) -> Population:
+    """A Population from canonical CSV bytes this code wrote and validated before (a stored snapshot whose
+    digest the caller has just checked): cut into columns and strata, not validated again. Anything
+    else, or bytes that turn out not to be canonical, goes through ``parse_population_csv``."""
+    text = data.decode("utf-8")
+    columns = _canonical_columns(data, text)
+    if columns is None:
+        return parse_population_csv(data)
+    with _gc_paused():
+        population = _population_of(*columns, data)
+    return population if population._canonical is data else parse_population_csv(data)
+
+
 def parse_population_csv(data: bytes | str) -> Population:
     """Parse a population CSV (canonical or not: order, CRLF, BOM and short weights are tolerated)."""
     text = _decode_text(data, "名录 CSV ")
-    header, _, body = text.partition("\n")
-    if header == POPULATION_HEADER and "\r" not in body and (not body or body.endswith("\n")):
-        # Canonical line ends: split the whole body into fields at once, columns by stride.
-        lines = body[:-1].split("\n") if body else []
-        if set(map(_COUNT_COMMAS, lines)) <= {2}:
-            fields = body[:-1].replace("\n", ",").split(",") if body else []
-            del lines
-            try:
-                with _gc_paused():
-                    return _population_of(*_checked_columns(fields[0::3], fields[1::3], fields[2::3]))
-            except InvalidDrawInput as exc:
-                raise InvalidDrawInput(f"名录 CSV：{exc}") from exc
+    columns = _canonical_columns(data if isinstance(data, bytes) else text.encode(), text)
+    if columns is not None:
+        try:
+            with _gc_paused():
+                usccs, strata, weights = _checked_columns(*columns)
+                # Canonical header, line ends and fields, weights already in canonical form (the check
+                # returns the very list it was given) and rows in canonical order: the file is its own
+                # canonical form, and its digest is that of the file (true of every file we publish).
+                plain = isinstance(data, bytes) and weights is columns[2] and not data.startswith(b"\xef\xbb\xbf")
+                return _population_of(usccs, strata, weights, data if plain else None)  # type: ignore[arg-type]
+        except InvalidDrawInput as exc:
+            raise InvalidDrawInput(f"名录 CSV：{exc}") from exc
     lines = _csv_lines(text)
     if not lines or lines[0] != POPULATION_HEADER:
         raise InvalidDrawInput(f"名录 CSV 表头应为“{POPULATION_HEADER}”")
@@ -909,38 +991,28 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
     """
     seed = _seed_bytes(seed)
     params = normalize_parameters(parameters)
-    rows = normalize_population(population_rows)  # positions in uscc order index the random words
-    sizes = Counter(map(operator.itemgetter(1), rows))
+    population = normalize_population(population_rows)  # positions in uscc order index the random words
+    sizes = population.sizes()
     quotas = compute_quotas(strata_sizes=sizes, parameters=params)
-    members: dict[str, list[Row]] = {stratum: [] for stratum, quota in quotas.items() if quota}
-    if len(members) == len(sizes):
-        for row in rows:
-            members[row[1]].append(row)
-    else:
-        for row in rows:
-            group = members.get(row[1])
-            if group is not None:
-                group.append(row)
     log, truediv, scale = math.log, operator.truediv, _TWO_M53
     strata = []
-    for stratum, size in sorted(sizes.items()):
-        quota = quotas[stratum]
-        group = members.get(stratum, [])
+    for stratum, (usccs, weight_texts) in population.strata.items():  # strata in name order
+        size, quota = len(usccs), quotas[stratum]
         chosen: list[tuple[float, str, str]] = []
-        if group:
-            odds = stratum_odds(seed, stratum, len(group))
-            weight_floats = {w: float(w) for w in set(map(operator.itemgetter(2), group))}
-            weights = list(map(weight_floats.__getitem__, map(operator.itemgetter(2), group)))
-            if quota >= len(group):
-                shortlist: Iterable[int] = range(len(group))
+        if quota:
+            odds = stratum_odds(seed, stratum, size)
+            weight_floats = {w: float(w) for w in set(weight_texts)}
+            weights = list(map(weight_floats.__getitem__, weight_texts))
+            if quota >= size:
+                shortlist: Iterable[int] = range(size)
             else:
                 # libm keys rank the stratum in bulk; everyone within a relative PREFILTER_SLACK of the
                 # quota-th of them is shortlisted and decided by portable keys (keys are negative, so
                 # scaling by 1 + slack lowers the bar).
                 fast = list(map(truediv, map(log, map(scale.__mul__, odds)), weights))
                 bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
-                shortlist = itertools.compress(range(len(group)), map(bar.__le__, fast))
-            exact = sorted((-(portable_ln(odds[i]) / weights[i]), group[i][0], group[i][2]) for i in shortlist)
+                shortlist = itertools.compress(range(size), map(bar.__le__, fast))
+            exact = sorted((-(portable_ln(odds[i]) / weights[i]), usccs[i], weight_texts[i]) for i in shortlist)
             chosen = exact[:quota]
         strata.append(
             {
@@ -1408,8 +1480,8 @@ def match_inspectors(
 # ------------------------------------------------------------------------------- notice & record
 
 
-def _strata_summary(rows: Sequence[Row], params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return _strata_of(Counter(map(operator.itemgetter(1), rows)), params)
+def _strata_summary(population: Population, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return _strata_of(population.sizes(), params)
 
 
 def _strata_of(sizes: Mapping[str, int], params: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -339,17 +339,17 @@ def read_population(
     """Fetch the raw eligible rows. PostgreSQL goes through the driver's binary cursor: at a million rows the
     ORM's per-row objects would cost more than the query.
 
-    ``ordered``: by uscc in code-point order (the canonical order; PostgreSQL's "C" collation, SQLite's
-    default BINARY one). The database sorts faster than Python, and rows that arrive in order are laid
-    out in order in memory, which every later pass over them feels.
+    ``ordered``: by stratum, then uscc, in code-point order (the canonical order; PostgreSQL's "C"
+    collation, SQLite's default BINARY one). The database sorts faster than Python, and rows that arrive
+    in order are cut into strata without a pass over them.
     """
     stmt = population_select(session, spec, table)
     connection = session.connection()
     if ordered:
-        uscc = Enterprise.uscc
+        stratum, uscc = stratum_column(spec.strata_key), Enterprise.uscc
         if connection.dialect.name == "postgresql":
-            uscc = uscc.collate("C")  # type: ignore[attr-defined]
-        stmt = stmt.order_by(uscc)
+            stratum, uscc = stratum.collate("C"), uscc.collate("C")  # type: ignore[attr-defined]
+        stmt = stmt.order_by(stratum, uscc)
     if connection.dialect.name != "postgresql":
         return [tuple(row) for row in connection.execute(stmt)]
     compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
@@ -388,10 +388,10 @@ _IDENTIFIER_PATTERN = "^[0-9A-Za-z][0-9A-Za-z._-]*$"
 def canonical_population_csv(session: Session, spec: PopulationSpec) -> tuple[bytes, dict[str, int]] | None:
     """The canonical population CSV written by PostgreSQL itself, with the size of each stratum.
 
-    ``COPY (…) TO STDOUT`` in uscc order (collation "C" = code-point order) with the weights joined from
-    the few classes the rule can produce: no Python object per enterprise, which is most of the cost of
-    a notice over a million enterprises. The table is share-locked for the rest of the transaction so
-    the COPY and the per-stratum count see the same rows. Returns None where this path does not apply
+    ``COPY (…) TO STDOUT`` in canonical order (stratum, then uscc; collation "C" = code-point order) with
+    the weights joined from the few classes the rule can produce: no Python object per enterprise, which
+    is most of the cost of a notice over a million enterprises. The table is share-locked for the rest of
+    the transaction so the COPY and the per-stratum count see the same rows. Returns None where this path does not apply
     (not PostgreSQL) or when a row would not be canonical (a uscc outside the identifier rule, a stratum
     with a comma or quote…): the caller then takes the validating Python path, which names the row.
     """
@@ -415,7 +415,7 @@ def canonical_population_csv(session: Session, spec: PopulationSpec) -> tuple[by
     rows = (
         select(base.c.uscc, stratum.label("stratum"), weights.c.weight)
         .join(weights, weights.c.weight_class == base.c.weight_class)
-        .order_by(base.c.uscc.collate("C"))
+        .order_by(*([] if spec.strata_key == "none" else [stratum.collate("C")]), base.c.uscc.collate("C"))
     )
     sizes_stmt = select(
         stratum.label("stratum"), func.count(), func.count().filter(

@@ -173,11 +173,27 @@ def test_weight_rule_raises_weight_for_flagged_entities() -> None:
 
 
 def test_population_digest_is_over_canonical_sorted_csv() -> None:
-    rows = [("91510800MA00000002", "乙", "1.5"), ("91510800MA00000001", "甲", "2")]
+    # Canonical order: strata by name in code points (乙 U+4E59 before 甲 U+7532), then uscc within each.
+    rows = [
+        ("91510800MA00000002", "乙", "1.5"),
+        ("91510800MA00000003", "甲", "1"),
+        ("91510800MA00000001", "甲", "2"),
+        ("91510800MA00000000", "乙", "3.25"),
+    ]
     data = vd.canonical_population_bytes(rows)
     assert data == (
-        "uscc,stratum,weight\n91510800MA00000001,甲,2.000000\n91510800MA00000002,乙,1.500000\n".encode()
-    )
+        "uscc,stratum,weight\n"
+        "91510800MA00000000,乙,3.250000\n"
+        "91510800MA00000002,乙,1.500000\n"
+        "91510800MA00000001,甲,2.000000\n"
+        "91510800MA00000003,甲,1.000000\n"
+    ).encode()
+    parsed = vd.parse_population_csv(data)
+    assert parsed.strata == {
+        "乙": (["91510800MA00000000", "91510800MA00000002"], ["3.250000", "1.500000"]),
+        "甲": (["91510800MA00000001", "91510800MA00000003"], ["2.000000", "1.000000"]),
+    }
+    assert list(parsed) == [tuple(line.split(",")) for line in data.decode().splitlines()[1:]]
     assert vd.population_digest(rows) == hashlib.sha256(data).hexdigest()
     assert vd.population_digest(reversed(rows)) == vd.population_digest(rows)
     assert vd.population_digest([{"uscc": u, "stratum": s, "weight": w} for u, s, w in rows]) == (
@@ -196,6 +212,16 @@ def test_population_csv_round_trip_tolerates_formatting_but_not_content_changes(
     assert vd.population_digest(vd.parse_population_csv(reformatted.encode())) == digest
     changed = path.read_text(encoding="utf-8").replace(",1.000000\n", ",1.000001\n", 1)
     assert vd.population_digest(vd.parse_population_csv(changed)) != digest
+    # Canonical lines in another order, or a weight written short, are parsed and re-serialised.
+    assert vd.population_digest(vd.parse_population_csv("\n".join([lines[0]] + lines[:0:-1]) + "\n")) == digest
+    shortened = path.read_bytes().replace(b",1.000000\n", b",1\n")
+    assert vd.population_digest(vd.parse_population_csv(shortened)) == digest
+    # A line with a field too many and another with one too few do not add up to a valid file.
+    swapped = path.read_text(encoding="utf-8").splitlines()
+    swapped[1] += ",X"
+    swapped[2] = swapped[2].rsplit(",", 1)[0]
+    with pytest.raises(vd.InvalidDrawInput, match="第 2 行应有 3 列"):
+        vd.parse_population_csv("\n".join(swapped) + "\n")
 
 
 @pytest.mark.parametrize(
@@ -240,3 +266,16 @@ def test_parameters_are_normalised_and_the_cap_is_enforced() -> None:
         vd.normalize_parameters({"ratio": "0.05", "ratoi": "0.05"})
     with pytest.raises(vd.InvalidDrawInput, match="十进制"):
         vd.normalize_parameters({"ratio": 0.05})
+
+
+def test_canonical_population_cuts_stored_bytes_into_strata_and_falls_back_otherwise() -> None:
+    rows = population(90)
+    data = vd.canonical_population_bytes(rows)
+    fast = vd.canonical_population(data)
+    assert fast.strata == vd.parse_population_csv(data).strata == vd.normalize_population(rows).strata
+    assert vd.canonical_population_bytes(fast) is data  # its own canonical form: nothing re-serialised
+    lines = data.decode().splitlines()
+    shuffled = ("\n".join([lines[0], *reversed(lines[1:])]) + "\n").encode()
+    assert vd.canonical_population(shuffled).strata == fast.strata  # re-sorted by the validating path
+    with pytest.raises(vd.InvalidDrawInput, match="重复"):
+        vd.canonical_population(data + lines[1].encode() + b"\n")
