@@ -110,6 +110,7 @@ import operator
 import os
 import re
 import secrets
+import struct
 import sys
 import threading
 from collections import Counter
@@ -983,6 +984,53 @@ def stratum_odds(seed: bytes, stratum: str, size: int) -> list[int]:
     return [(word >> 11) | 1 for word in _words(_stream(TARGET_DOMAIN, _seed_bytes(seed), stratum, size))]
 
 
+def _fast_key(word: int, weight: float) -> float:
+    return math.log(_TWO_M53 * ((word >> 11) | 1)) / weight
+
+
+def _full_shortlist(
+    words: Sequence[int], weight_texts: Sequence[str], weight_floats: Mapping[str, float], quota: int
+) -> list[int]:
+    """Everyone whose libm key is within a relative PREFILTER_SLACK of the quota-th libm key (keys are
+    negative, so scaling the bar by 1 + slack lowers it): the members the portable keys must decide."""
+    odds = [(word >> 11) | 1 for word in words]
+    weights = list(map(weight_floats.__getitem__, weight_texts))
+    fast = list(map(operator.truediv, map(math.log, map(_TWO_M53.__mul__, odds)), weights))
+    bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
+    return list(itertools.compress(range(len(fast)), map(bar.__le__, fast)))
+
+
+def _shortlist(
+    words: Sequence[int], weight_texts: Sequence[str], weight_floats: Mapping[str, float], quota: int
+) -> list[int] | None:
+    """What _full_shortlist returns, without a libm key per member: a bar read off a 1-in-k sample is turned
+    into one threshold on the raw words per weight class (a key is increasing in its word), the members
+    above it get libm keys, and the result is accepted only when it provably equals _full_shortlist's
+    (else None). Speed only: the sample decides nothing."""
+    size = len(words)
+    step = max(1, min(quota // 32, size // (2 * quota)))
+    sample = list(
+        map(_fast_key, words[::step], map(weight_floats.__getitem__, itertools.islice(weight_texts, 0, None, step)))
+    )
+    expected = quota / step
+    rank = min(len(sample), math.ceil(expected + 3 * math.sqrt(expected) + 3))
+    low = heapq.nlargest(rank, sample)[-1]  # about rank * step members have a key at least this
+    # key >= low  =>  u >= exp(low * w)  =>  word >= (exp(low * w) - 2^-53) * 2^64, since u is at most
+    # word / 2^64 + 2^-53. The thresholds are lower still (1e-9 relative on the exponent, 2^-50 absolute,
+    # against errors of a few 2^-53) so that no rounding of log, exp or the subtraction can exclude anyone.
+    thresholds = {
+        text: max(0, int((math.exp(low * w * (1 + 1e-9)) - 2.0**-50) * 2.0**64)) for text, w in weight_floats.items()
+    }
+    passed = list(itertools.compress(range(size), map(operator.le, map(thresholds.__getitem__, weight_texts), words)))
+    fast = [_fast_key(words[i], weight_floats[weight_texts[i]]) for i in passed]
+    if sum(1 for key in fast if key >= low) < quota:
+        return None  # fewer than quota members reach the sample's bar: the quota-th key may lie below it
+    bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
+    if bar < low:
+        return None  # members between the bar and the sample's bar were not looked at
+    return [i for i, key in zip(passed, fast, strict=True) if key >= bar]
+
+
 def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Stratified weighted draw without replacement (A-Res): deterministic in the seed, free of row order.
 
@@ -994,25 +1042,20 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
     population = normalize_population(population_rows)  # positions in uscc order index the random words
     sizes = population.sizes()
     quotas = compute_quotas(strata_sizes=sizes, parameters=params)
-    log, truediv, scale = math.log, operator.truediv, _TWO_M53
     strata = []
     for stratum, (usccs, weight_texts) in population.strata.items():  # strata in name order
         size, quota = len(usccs), quotas[stratum]
         chosen: list[tuple[float, str, str]] = []
         if quota:
-            odds = stratum_odds(seed, stratum, size)
+            words = _words(_stream(TARGET_DOMAIN, seed, stratum, size))
             weight_floats = {w: float(w) for w in set(weight_texts)}
-            weights = list(map(weight_floats.__getitem__, weight_texts))
-            if quota >= size:
-                shortlist: Iterable[int] = range(size)
-            else:
-                # libm keys rank the stratum in bulk; everyone within a relative PREFILTER_SLACK of the
-                # quota-th of them is shortlisted and decided by portable keys (keys are negative, so
-                # scaling by 1 + slack lowers the bar).
-                fast = list(map(truediv, map(log, map(scale.__mul__, odds)), weights))
-                bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
-                shortlist = itertools.compress(range(size), map(bar.__le__, fast))
-            exact = sorted((-(portable_ln(odds[i]) / weights[i]), usccs[i], weight_texts[i]) for i in shortlist)
+            shortlist = None if quota >= size else _shortlist(words, weight_texts, weight_floats, quota)
+            if shortlist is None:
+                shortlist = range(size) if quota >= size else _full_shortlist(words, weight_texts, weight_floats, quota)
+            exact = sorted(
+                (-(portable_ln((words[i] >> 11) | 1) / weight_floats[weight_texts[i]]), usccs[i], weight_texts[i])
+                for i in shortlist
+            )
             chosen = exact[:quota]
         strata.append(
             {
@@ -1300,6 +1343,12 @@ def _static_codes(insp: Mapping[str, Any], department: str, params: Mapping[str,
     return tuple(r["code"] for r in _static_reasons(insp, department, params))
 
 
+@functools.lru_cache(maxsize=256)
+def _big_endian_words(count: int) -> Any:
+    """A struct reading ``count`` big-endian unsigned 64-bit words (the same on every platform)."""
+    return struct.Struct(f">{count}Q")
+
+
 def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any]) -> dict[str, Any]:
     """The matching in the record's compact form (see the module docstring, "Record")."""
     if params["inspection_date"] is None:
@@ -1325,11 +1374,16 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
     load = [insp["current_load"] for insp in inspectors]
     # Without a cap the load never disqualifies anyone; an unreachable bound keeps the fast test uniform.
     bound = cap if cap is not None else math.inf
-    pools: dict[tuple[str, str], tuple[list[int], tuple[slice, ...]]] = {}
+    # Enterprises named by some 回避 or previous pairing: only their candidates need the pair lookups.
+    named = {u for _, u in conflicts} | {u for _, u in pairings}
+    labels = {insp["department"]: ("|" + insp["department"]).encode() for insp in inspectors}
+    pools: dict[tuple[str, str], tuple[list[int], Any]] = {}
     results = []
     append_result = results.append
     for uscc, region_code, departments in minput["targets"]:
         teams = []
+        prefix = uscc.encode()
+        check_pairs = uscc in named
         for department in departments:
             entry = pools.get((department, region_code))
             if entry is None:
@@ -1337,20 +1391,17 @@ def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, A
                 for length in range(1, len(region_code) + 1):
                     positions.update(prefix_index.get((department, region_code[:length]), ()))
                 pool = sorted(positions)
-                entry = pools[(department, region_code)] = (pool, _word_slices(len(pool)))
-            pool, slices = entry
+                entry = pools[(department, region_code)] = (pool, _big_endian_words(len(pool)).unpack)
+            pool, unpack = entry
             # One SHAKE-256 stream per team, a 64-bit big-endian word per pool member in id order; members
-            # are ranked by their word, ties (never seen in practice) by id order, so the order is total.
+            # are ranked by their word, ties (never seen in practice) by pool position, which is id order.
             team = team_prefix()
-            team.update(f"{uscc}|{department}".encode())
-            stream = team.digest(8 * len(pool))
-            # Equal-length big-endian words compare as bytes exactly as they do as integers; pool positions
-            # increase with id order, so they break ties as the specification says.
+            team.update(prefix + labels.get(department, b"|" + department.encode()))
             chosen: list[int] = []
             rejected: list[list[Any]] = []
-            for rank, (_, n) in enumerate(sorted(zip(map(stream.__getitem__, slices), pool, strict=True)), start=1):
+            for rank, (_, n) in enumerate(sorted(zip(unpack(team.digest(8 * len(pool))), pool, strict=True)), start=1):
                 codes = static[n]
-                if codes or (n, uscc) in conflicts or (n, uscc) in pairings or load[n] >= bound:
+                if codes or load[n] >= bound or (check_pairs and ((n, uscc) in conflicts or (n, uscc) in pairings)):
                     codes = list(codes)
                     if (n, uscc) in conflicts:
                         codes.append("conflict")
@@ -2341,7 +2392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     population: PopulationCsv | None = None
     try:
         population = PopulationCsv(Path(args.population).read_bytes())  # parsing starts beside the record's
-        record, raw = _load_json(args.record, "摇号记录", fast=True)
+        with _gc_paused():  # a million small lists and strings, none of them in a cycle
+            record, raw = _load_json(args.record, "摇号记录", fast=True)
         inspectors = parse_inspectors_csv(Path(args.inspectors).read_bytes()) if args.inspectors else None
         published = _load_json(args.notice, "公告")[0] if args.notice else None
     except (OSError, DrawError) as exc:

@@ -796,8 +796,24 @@ def perform_draw(
     # The snapshot is the notice's canonical population CSV; its SHA-256 is the population digest that
     # build_record checks against the notice, so the algorithm need not re-serialise a million rows.
     snapshot_digest = hashlib.sha256(snapshot).hexdigest()
+    # One pause of the cyclic collector over parsing, drawing and matching: they allocate millions of
+    # acyclic objects, and a collection between two of them would walk all of those for nothing.
+    with algorithm._gc_paused():
+        return _perform(session, actor, draw, task, notice, snapshot, snapshot_digest, settings, progress)
+
+
+def _perform(
+    session: Session,
+    actor: User,
+    draw: Draw,
+    task: InspectionTask,
+    notice: DrawNotice,
+    snapshot: bytes,
+    snapshot_digest: str,
+    settings: Settings,
+    progress: Progress,
+) -> Draw:
     population = snapshot_population(snapshot)
-    del snapshot
     side = json.loads(artifact_bytes(session, notice.id, "matching_side"))
     departments = list(notice.parameters["departments"])
     targets = _targets_for(session, task, population, departments)
