@@ -2388,12 +2388,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
+    # A short run over a million small lists and strings, none of them in a reference cycle: the cyclic
+    # collector would walk them again and again (a quarter of a second per pass) and free nothing.
+    with _gc_paused():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     problems: list[str] = []
     population: PopulationCsv | None = None
     try:
         population = PopulationCsv(Path(args.population).read_bytes())  # parsing starts beside the record's
-        with _gc_paused():  # a million small lists and strings, none of them in a cycle
-            record, raw = _load_json(args.record, "摇号记录", fast=True)
+        record, raw = _load_json(args.record, "摇号记录", fast=True)
         inspectors = parse_inspectors_csv(Path(args.inspectors).read_bytes()) if args.inspectors else None
         published = _load_json(args.notice, "公告")[0] if args.notice else None
     except (OSError, DrawError) as exc:
