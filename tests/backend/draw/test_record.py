@@ -449,3 +449,10 @@ def test_any_single_byte_change_to_the_population_fails(draw: Draw, tmp_path: Pa
         population_path.write_bytes(original[:position] + replacement + original[position + 1 :])
         assert vd.main([str(record), str(population_path)]) == 1, f"byte {position} not detected"
     capsys.readouterr()
+
+
+def test_a_record_of_another_algorithm_version_is_refused_by_name(draw: Draw) -> None:
+    record = copy.deepcopy(draw.record)
+    record["algorithm"] = "shuangsui-draw-v2"
+    problems = vd.verify_record(record, draw.rows)
+    assert problems == ["记录的算法版本（algorithm）为 'shuangsui-draw-v2'，本验证程序只支持 shuangsui-draw-v3"]
