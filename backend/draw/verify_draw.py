@@ -538,9 +538,6 @@ def _csv_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-_COUNT_COMMAS = operator.methodcaller("count", ",")
-
-
 #: Every byte but the comma and the line feed, for bytes.translate(None, delete=...).
 _NOT_SEPARATORS = bytes(b for b in range(256) if b not in b",\n")
 
