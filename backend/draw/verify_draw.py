@@ -2298,19 +2298,8 @@ def _verify_matching(
     listed = [t[0] for t in rows]
     if listed != order:
         problems.append("匹配输入中的企业（matching_input.targets）与重算的抽中企业或其顺序不符")
-    # One attrs object per distinct (region, departments), as the service gives them: validated once each.
-    shared: dict[Any, dict[str, Any]] = {}
-    available = {}
-    for uscc, region, departments in rows:
-        try:
-            key: Any = (region, *departments) if isinstance(departments, list) else ("object", id(departments))
-            hash(key)
-        except TypeError:
-            key = ("object", id(departments))
-        attrs = shared.get(key)
-        if attrs is None:
-            attrs = shared[key] = {"region_code": region, "departments": departments}
-        available[uscc] = attrs
+    # _normalize_targets validates each distinct (region, departments) once (_attrs_key).
+    available = {uscc: {"region_code": region, "departments": departments} for uscc, region, departments in rows}
     try:
         minput = {
             "targets": _normalize_targets(order, available, params),

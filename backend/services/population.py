@@ -462,13 +462,6 @@ def canonical_population_csv(session: Session, spec: PopulationSpec) -> tuple[by
 _NOT_CANONICAL = re.compile(rb'[\x00-\x09\x0b-\x1f\x7f;|"]')
 
 
-def strata_sizes(rows: Iterable[Sequence[str]]) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for row in rows:
-        sizes[row[1]] = sizes.get(row[1], 0) + 1
-    return sizes
-
-
 def allocate_counts(total: int, sizes: Mapping[str, int]) -> dict[str, int]:
     """Share a total count among strata by largest remainders (the algorithm's rule for ratios, same ties)."""
     population = sum(sizes.values())

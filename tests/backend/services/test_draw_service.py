@@ -144,7 +144,7 @@ def test_database_written_population_csv_is_byte_identical_to_the_validating_pat
     assert fast is not None
     data, sizes = fast
     assert data == algorithm.canonical_population_bytes(rows)
-    assert sizes == population.strata_sizes(rows)
+    assert sizes == rows.sizes()
     weights = {w for _, _, w in rows}
     assert len(weights) > 3  # the flags above produce several weight classes
 
