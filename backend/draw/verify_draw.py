@@ -255,8 +255,12 @@ def canonical_json(obj: Any) -> bytes:
 
 def _dumps(obj: Any) -> bytes:
     # canonical_json without the float walk, for records this module assembled itself or parsed with
-    # floats refused: at tens of megabytes the walk costs more than the serialisation.
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    # floats refused: at tens of megabytes the walk costs more than the serialisation. No circular-reference
+    # bookkeeping either (a third of the time on a record's nested lists): JSON cannot hold a cycle, these
+    # values are built here or parsed from JSON, and a cycle would still fail, with a RecursionError.
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+    ).encode("utf-8")
 
 
 def _refuse_floats(obj: Any, path: str) -> None:
@@ -562,12 +566,49 @@ def canonical_population(data: bytes) -> Population:
     digest the caller has just checked): cut into columns and strata, not validated again. Anything
     else, or bytes that turn out not to be canonical, goes through ``parse_population_csv``."""
     text = data.decode("utf-8")
-    columns = _canonical_columns(data, text)
-    if columns is None:
+    header, _, body = text.partition("\n")
+    blocks = None
+    if header == POPULATION_HEADER and body.endswith("\n") and "\r" not in body:
+        # Two commas on every line (the header's too): the separators alone, in order, read ",,\n" per line.
+        if data.translate(None, _NOT_SEPARATORS) == b",,\n" * (body.count("\n") + 1):
+            blocks = _stratum_blocks(body)
+    if blocks is None:
         return parse_population_csv(data)
+    groups: dict[str, tuple[list[str], list[str]]] = {}
     with _gc_paused():
-        population = _population_of(*columns, data)
-    return population if population._canonical is data else parse_population_csv(data)
+        for stratum, start, end in blocks:
+            # "uscc,<stratum>,weight" on every line of the block: cutting at the middle field leaves the
+            # usccs and weights alternating, with no string made for the stratum a million times over.
+            fields = body[start : end - 1].replace(f",{stratum},", "\n").split("\n")
+            usccs = fields[0::2]
+            if len(fields) != 2 * body.count("\n", start, end) or any(map(operator.ge, usccs, usccs[1:])):
+                return parse_population_csv(data)
+            groups[stratum] = (usccs, fields[1::2])
+    return Population(groups, data)
+
+
+def _stratum_blocks(body: str) -> list[tuple[str, int, int]] | None:
+    """(stratum, start, end) of each block of lines of one stratum in a CSV body with two commas per line,
+    found by bisection (lines are grouped by stratum, the strata in name order); None if they are not."""
+    blocks: list[tuple[str, int, int]] = []
+    start, size = 0, len(body)
+    while start < size:
+        stratum = body[start : body.index("\n", start)].split(",")[1]
+        marker = f",{stratum},"  # on a line with two commas, only where the middle field is the stratum
+        if blocks and blocks[-1][0] >= stratum:
+            return None
+        # Offsets before lo are on lines of this stratum, offsets from hi on lines after them.
+        lo, hi = start, size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            line_start, line_end = body.rfind("\n", 0, mid) + 1, body.index("\n", mid)
+            if body.find(marker, line_start, line_end) >= 0:
+                lo = line_end + 1
+            else:
+                hi = line_start
+        blocks.append((stratum, start, lo))
+        start = lo
+    return blocks
 
 
 def parse_population_csv(data: bytes | str) -> Population:
@@ -981,8 +1022,10 @@ def stratum_odds(seed: bytes, stratum: str, size: int) -> list[int]:
     return [(word >> 11) | 1 for word in _words(_stream(TARGET_DOMAIN, _seed_bytes(seed), stratum, size))]
 
 
-def _fast_key(word: int, weight: float) -> float:
-    return math.log(_TWO_M53 * ((word >> 11) | 1)) / weight
+def _fast_keys(words: Iterable[int], weights: Iterable[float]) -> list[float]:
+    """The libm key log(2^-53 * ((word >> 11) | 1)) / weight of each (word, weight), computed in C."""
+    odds = map(operator.or_, map(operator.rshift, words, itertools.repeat(11)), itertools.repeat(1))
+    return list(map(operator.truediv, map(math.log, map(_TWO_M53.__mul__, odds)), weights))
 
 
 def _full_shortlist(
@@ -990,42 +1033,63 @@ def _full_shortlist(
 ) -> list[int]:
     """Everyone whose libm key is within a relative PREFILTER_SLACK of the quota-th libm key (keys are
     negative, so scaling the bar by 1 + slack lowers it): the members the portable keys must decide."""
-    odds = [(word >> 11) | 1 for word in words]
-    weights = list(map(weight_floats.__getitem__, weight_texts))
-    fast = list(map(operator.truediv, map(math.log, map(_TWO_M53.__mul__, odds)), weights))
+    fast = _fast_keys(words, map(weight_floats.__getitem__, weight_texts))
     bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
     return list(itertools.compress(range(len(fast)), map(bar.__le__, fast)))
 
 
 def _shortlist(
-    words: Sequence[int], weight_texts: Sequence[str], weight_floats: Mapping[str, float], quota: int
+    stream: bytes, words: Sequence[int], weight_texts: Sequence[str], weight_floats: Mapping[str, float], quota: int
 ) -> list[int] | None:
-    """What _full_shortlist returns, without a libm key per member: a bar read off a 1-in-k sample is turned
-    into one threshold on the raw words per weight class (a key is increasing in its word), the members
-    above it get libm keys, and the result is accepted only when it provably equals _full_shortlist's
-    (else None). Speed only: the sample decides nothing."""
-    size = len(words)
-    step = max(1, min(quota // 32, size // (2 * quota)))
-    sample = list(
-        map(_fast_key, words[::step], map(weight_floats.__getitem__, itertools.islice(weight_texts, 0, None, step)))
-    )
-    expected = quota / step
-    rank = min(len(sample), math.ceil(expected + 3 * math.sqrt(expected) + 3))
-    low = heapq.nlargest(rank, sample)[-1]  # about rank * step members have a key at least this
+    """What _full_shortlist returns, without a libm key per member, or None (then use _full_shortlist).
+
+    A bar ``low`` is put where the expected number of keys at least it is quota + 4 sd + 3 (a key is at
+    least x with probability 1 - exp(x * weight), so the bar follows from the weight classes alone). It
+    becomes one threshold on the raw words per weight class (a key is increasing in its word); the
+    members above them get libm keys, and the result is accepted only when it provably equals
+    _full_shortlist's. Speed only: the bar decides nothing, a bad one only makes this decline.
+    """
+    size, texts = len(words), list(weight_floats)
+    target = quota + 4.0 * math.sqrt(quota) + 3.0
+    if target >= size or len(texts) > 256:
+        return None
+    # Each member's weight class as one byte, counted per class by bytes.count.
+    codes = bytes(map({text: code for code, text in enumerate(texts)}.__getitem__, weight_texts))
+    weights = [weight_floats[text] for text in texts]
+    classes = [(w, codes.count(code)) for code, w in enumerate(weights)]
+    # E(x) = sum n (1 - exp(x w)) is decreasing and concave; from x = -target / sum(n w), where the tangent at
+    # 0 says E(x) <= target, Newton's steps approach the root from above without overshooting it.
+    low = -target / sum(w * n for w, n in classes)
+    for _ in range(4):
+        expected = sum(-n * math.expm1(low * w) for w, n in classes)
+        low += (expected - target) / sum(n * w * math.exp(low * w) for w, n in classes)
+    if not -math.inf < low < 0.0:
+        return None
     # key >= low  =>  u >= exp(low * w)  =>  word >= (exp(low * w) - 2^-53) * 2^64, since u is at most
     # word / 2^64 + 2^-53. The thresholds are lower still (1e-9 relative on the exponent, 2^-50 absolute,
     # against errors of a few 2^-53) so that no rounding of log, exp or the subtraction can exclude anyone.
-    thresholds = {
-        text: max(0, int((math.exp(low * w * (1 + 1e-9)) - 2.0**-50) * 2.0**64)) for text, w in weight_floats.items()
-    }
-    passed = list(itertools.compress(range(size), map(operator.le, map(thresholds.__getitem__, weight_texts), words)))
-    fast = [_fast_key(words[i], weight_floats[weight_texts[i]]) for i in passed]
-    if sum(1 for key in fast if key >= low) < quota:
-        return None  # fewer than quota members reach the sample's bar: the quota-th key may lie below it
-    bar = heapq.nlargest(quota, fast)[-1] * (1.0 + PREFILTER_SLACK)
+    thresholds = [max(0, int((math.exp(low * w * (1 + 1e-9)) - 2.0**-50) * 2.0**64)) for w in weights]
+    # A word can pass only if its first byte reaches its class threshold's. All members are compared at once
+    # in 16-bit lanes of two big integers: lane 0x100 + first byte minus lane threshold byte never borrows,
+    # and its high byte is 1 exactly when the first byte is at least the threshold's.
+    lanes, needs = bytearray(b"\x01" * (2 * size)), bytearray(2 * size)
+    lanes[1::2] = stream[0::8]
+    needs[1::2] = codes.translate(bytes(t >> 56 for t in thresholds).ljust(256, b"\xff"))
+    reached = (int.from_bytes(lanes, "big") - int.from_bytes(needs, "big")).to_bytes(2 * size, "big")[0::2]
+    candidates = list(itertools.compress(range(size), reached))
+    classes_of = list(map(codes.__getitem__, candidates))
+    passed = list(
+        itertools.compress(
+            candidates, map(operator.le, map(thresholds.__getitem__, classes_of), map(words.__getitem__, candidates))
+        )
+    )
+    fast = _fast_keys(map(words.__getitem__, passed), map(weights.__getitem__, map(codes.__getitem__, passed)))
+    if sum(map(low.__le__, fast)) < quota:
+        return None  # fewer than quota members reach the bar: the quota-th key may lie below it
+    bar = sorted(fast, reverse=True)[quota - 1] * (1.0 + PREFILTER_SLACK)
     if bar < low:
-        return None  # members between the bar and the sample's bar were not looked at
-    return [i for i, key in zip(passed, fast, strict=True) if key >= bar]
+        return None  # members between the bar and low were not looked at
+    return list(itertools.compress(passed, map(bar.__le__, fast)))
 
 
 def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -1044,9 +1108,10 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
         size, quota = len(usccs), quotas[stratum]
         chosen: list[tuple[float, str, str]] = []
         if quota:
-            words = _words(_stream(TARGET_DOMAIN, seed, stratum, size))
-            weight_floats = {w: float(w) for w in set(weight_texts)}
-            shortlist = None if quota >= size else _shortlist(words, weight_texts, weight_floats, quota)
+            stream = _stream(TARGET_DOMAIN, seed, stratum, size)
+            words = _words(stream)
+            weight_floats = {w: float(w) for w in dict.fromkeys(weight_texts)}
+            shortlist = None if quota >= size else _shortlist(stream, words, weight_texts, weight_floats, quota)
             if shortlist is None:
                 shortlist = range(size) if quota >= size else _full_shortlist(words, weight_texts, weight_floats, quota)
             exact = sorted(
@@ -1196,9 +1261,6 @@ _TARGET_KEYS = frozenset({"uscc", "region_code", "departments"})
 
 
 def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    if callable(targets):
-        # R1: resolved once, given only the drawn enterprises in matching order.
-        targets = targets(list(order))
     if isinstance(targets, Mapping):
         # Only the drawn enterprises are looked up; the attrs are read, never copied or mutated.
         by_uscc = {u: targets[u] for u in order if u in targets}
@@ -1245,7 +1307,12 @@ def normalize_matching_input(
 ) -> dict[str, Any]:
     params = normalize_parameters(parameters)
     side = _inspector_side(inspectors, conflicts, previous_pairings)
-    return {"targets": _normalize_targets(selection_order(selection), targets, params), **side}
+    order = selection_order(selection)
+    if callable(targets):
+        # R1: resolved once, given only the drawn enterprises in matching order, and the stratum each was
+        # drawn from (for a caller whose strata are the regions, that is all it needs to know).
+        targets = targets(order, {row[0]: s["stratum"] for s in selection["strata"] for row in s["selected"]})
+    return {"targets": _normalize_targets(order, targets, params), **side}
 
 
 def _reason(code: str, text: str) -> dict[str, str]:

@@ -687,9 +687,10 @@ def missing_sources(session: Session, draw: Draw) -> list[str]:
 class _Targets(Mapping[str, dict[str, Any]]):
     """Region and departments of the population members, for build_record().
 
-    Two ways in. Called with the drawn enterprises (docs/draw-requests.md R1: `targets(drawn_usccs)`), it
-    resolves just those. Walked as a mapping (what build_record() does today), items() is one C-level zip
-    over the population with a shared attrs dict per region: no Python frame per enterprise.
+    Two ways in. Called with the drawn enterprises and the stratum of each (docs/draw-requests.md R1:
+    `targets(drawn_usccs, strata)`, what build_record() does), it resolves just those. Walked as a mapping,
+    items() is one C-level zip over the population with a shared attrs dict per region: no Python frame per
+    enterprise.
     """
 
     def __init__(
@@ -722,15 +723,10 @@ class _Targets(Mapping[str, dict[str, Any]]):
             raise Conflict(f"公告名录中的检查对象已从名录库删除：{'、'.join(missing[:5])}")
         return regions
 
-    def __call__(self, drawn: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def __call__(self, drawn: Sequence[str], strata: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if self._by_stratum:
-            # Each stratum's members are a column: one C-level set intersection per stratum finds its drawn.
-            wanted, out = set(drawn), {}
-            for stratum, (usccs, _) in self._population.strata.items():
-                attrs = self._attr(stratum)
-                for uscc in wanted.intersection(usccs):
-                    out[uscc] = attrs
-            return out
+            # The stratum each enterprise was drawn from is its region (the notice fixed both).
+            return {u: self._attr(strata[u]) for u in drawn}
         return {u: self._attr(r) for u, r in self._lookup(drawn).items()}
 
     def items(self):  # type: ignore[no-untyped-def]

@@ -170,16 +170,17 @@ def test_libm_prefilter_never_changes_the_result() -> None:
 
 
 def test_sampled_shortlist_equals_the_full_one() -> None:
-    """The word-threshold shortlist (bar read off a sample) gives exactly the full libm shortlist, or
+    """The word-threshold shortlist (bar from the weight classes) gives exactly the full libm shortlist, or
     declines; over large strata with several weight classes, small and large quotas."""
     weights = ["1.000000", "1.200000", "2.000000", "3.500000", "0.010000", "1000000.000000"]
     texts = [weights[(i * 7 + i // 13) % len(weights)] for i in range(20_000)]
     floats = {w: float(w) for w in weights}
     declined = 0
     for label, quota in (("s1", 1), ("s2", 40), ("s3", 700), ("s4", 6000)):
-        words = vd._words(hashlib.shake_256(label.encode()).digest(8 * len(texts)))
+        stream = hashlib.shake_256(label.encode()).digest(8 * len(texts))
+        words = vd._words(stream)
         full = vd._full_shortlist(words, texts, floats, quota)
-        sampled = vd._shortlist(words, texts, floats, quota)
+        sampled = vd._shortlist(stream, words, texts, floats, quota)
         if sampled is None:
             declined += 1
         else:

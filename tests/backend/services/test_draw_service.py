@@ -103,7 +103,8 @@ def test_targets_resolve_the_drawn_enterprises_alone_or_as_a_whole(session, stra
     targets = draws._targets_for(session, SimpleNamespace(strata_key=strata_key), population, ["D1"])
     whole = dict(targets.items())
     assert whole == {e.uscc: {"region_code": e.region_code, "departments": ["D1"]} for e in ents}
-    assert targets([ents[1].uscc]) == {ents[1].uscc: whole[ents[1].uscc]}
+    stratum = ents[1].region_code if strata_key == "region_code" else "C1391"
+    assert targets([ents[1].uscc], {ents[1].uscc: stratum}) == {ents[1].uscc: whole[ents[1].uscc]}
     assert len(targets) == 3 and set(targets) == set(whole) and targets[ents[0].uscc] == whole[ents[0].uscc]
 
 
