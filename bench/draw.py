@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -297,11 +298,120 @@ class Stages:
         return out
 
 
+def one_round(session, settings, user, depts, versions) -> dict:  # type: ignore[no-untyped-def]
+    """A new plan and task, the scan, then notice, entropy and draw through the services; the record
+    reproduced by the standalone verifier. Returns this round's figures and the published files."""
+    from backend.services import draws, plans, tasks
+    from backend.services.population import read_population
+
+    plan = plans.create_plan(
+        session=session,
+        actor=user["planner"],
+        values={
+            "name": f"基准计划 {uuid.uuid4().hex[:6]}",
+            "year": 2026,
+            "item_ids": [str(i) for _, i in versions],
+            "methods": ["实地检查"],
+            "ratio": "0.05",
+            "participating_department_ids": [str(depts["BENCH-WJJ"].id)],
+        },
+    )
+    plans.submit_plan(session=session, actor=user["planner"], plan_id=plan.id)
+    plans.approve_plan(session=session, actor=user["approver"], settings=settings, plan_id=plan.id)
+    plans.publish_plan(session=session, actor=user["planner"], settings=settings, plan_id=plan.id)
+    task = tasks.create_task(
+        session=session,
+        actor=user["planner"],
+        today=TODAY,
+        values={
+            "plan_id": plan.id,
+            "name": "百万户基准摇号",
+            "item_version_ids": [str(v) for v, _ in versions],
+            "ratio": "0.05",
+            "strata_key": "region_code",
+            "inspection_date": date(2026, 3, 4),
+            "workload_cap": 200,
+        },
+    )
+    spec = tasks.population_spec(task, today=TODAY)
+
+    def scan() -> tuple[float, int]:
+        t = time.perf_counter()
+        rows = read_population(session, spec)
+        return time.perf_counter() - t, len(rows)
+
+    scan()  # warm the cache: every phase below reads a warm database
+    scan_seconds, scanned = min(scan() for _ in range(2))
+    session.rollback()
+
+    notice_stages = Stages()
+    t0 = time.perf_counter()
+    notice, draw = draws.publish_notice(
+        session=session,
+        actor=user["planner"],
+        settings=settings,
+        task_id=task.id,
+        today=TODAY,
+        entropy_sources=[
+            {"name": "见证人", "kind": "numbers", "count": 5},
+            {"name": "上证综指", "kind": "beacon", "description": "收盘点位"},
+        ],
+        progress=notice_stages,
+    )
+    t1 = time.perf_counter()
+    draws.enter_entropy(
+        session=session, actor=user["witness"], task_id=task.id, source="见证人", numbers=[17, 3, 42, 8, 25]
+    )
+    draws.enter_entropy(session=session, actor=user["witness"], task_id=task.id, source="上证综指", value="3367.58")
+    t2 = time.perf_counter()
+    draw_stages = Stages()
+    draw = draws.perform_draw(
+        session=session, actor=user["planner"], settings=settings, task_id=task.id, progress=draw_stages
+    )
+    t3 = time.perf_counter()
+    record = draws.record_bytes(session=session, draw=draw)
+    population = draws.population_csv(session=session, draw=draw)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "record.json").write_bytes(record)
+        (folder / "population.csv").write_bytes(population)
+        verifier = folder / "verify_draw.py"
+        verifier.write_bytes(draws.verifier_bytes())
+        v0 = time.perf_counter()
+        run = subprocess.run(
+            [sys.executable, str(verifier), "record.json", "population.csv"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        verify_seconds = time.perf_counter() - v0
+    if run.returncode != 0:
+        print(run.stdout, run.stderr, file=sys.stderr)
+        raise SystemExit("the standalone verifier did not reproduce the draw")
+    figures = {
+        "seconds": t3 - t2,
+        "scan_seconds": scan_seconds,
+        "ratio": (t3 - t2) / scan_seconds,
+        "verify_seconds": verify_seconds,
+        "notice_seconds": t1 - t0,
+        "path_seconds": t3 - t0,
+        "path_ratio": (t3 - t0) / scan_seconds,
+        "entropy_seconds": t2 - t1,
+    }
+    stages = {"notice": notice_stages.split(t1), "draw": draw_stages.split(t3)}
+    rounded = {k: round(v, 2) for k, v in figures.items()}
+    print(json.dumps(rounded | {"stages": stages}, ensure_ascii=False), file=sys.stderr)
+    sizes = {"scanned": scanned, "population": notice.population_size, "selected": draw.selected_count}
+    return {"figures": figures, "sizes": sizes, "record": record, "population": population}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--enterprises", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="draws to make (each a new plan and task)")
     parser.add_argument("--reload", action="store_true", help="drop and reload the bench database")
-    parser.add_argument("--keep", type=Path, help="also write record.json and population.csv into this folder")
+    parser.add_argument("--keep", type=Path, help="also write the last record.json and population.csv here")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     ensure_database(url, args.reload)
@@ -313,8 +423,6 @@ def main() -> None:
     from backend.db import make_engine
     from backend.migrations import upgrade
     from backend.models import CheckItem, CheckItemVersion, Department, User
-    from backend.services import draws, plans, tasks
-    from backend.services.population import read_population
 
     settings = Settings(jwt_secret=JWT_SECRET, database_url=url).resolve()
     engine = make_engine(settings.database_url)
@@ -322,6 +430,7 @@ def main() -> None:
     info = load(engine, args.enterprises)
     print(f"directory ready {info}", file=sys.stderr)
 
+    rounds = []
     with Session(engine, expire_on_commit=False) as session:
         user = {
             r: session.execute(select(User).where(User.username == f"bench-{r}")).scalar_one()
@@ -329,146 +438,41 @@ def main() -> None:
         }
         depts = {d.code: d for d in session.execute(select(Department)).scalars()}
         versions = session.execute(
-            select(CheckItemVersion.id, CheckItem.id).join(
-                CheckItem, CheckItem.id == CheckItemVersion.item_id
-            )
+            select(CheckItemVersion.id, CheckItem.id).join(CheckItem, CheckItem.id == CheckItemVersion.item_id)
         ).all()
-        plan = plans.create_plan(
-            session=session,
-            actor=user["planner"],
-            values={
-                "name": f"基准计划 {uuid.uuid4().hex[:6]}",
-                "year": 2026,
-                "item_ids": [str(i) for _, i in versions],
-                "methods": ["实地检查"],
-                "ratio": "0.05",
-                "participating_department_ids": [str(depts["BENCH-WJJ"].id)],
-            },
-        )
-        plans.submit_plan(session=session, actor=user["planner"], plan_id=plan.id)
-        plans.approve_plan(session=session, actor=user["approver"], settings=settings, plan_id=plan.id)
-        plans.publish_plan(session=session, actor=user["planner"], settings=settings, plan_id=plan.id)
-        task = tasks.create_task(
-            session=session,
-            actor=user["planner"],
-            today=TODAY,
-            values={
-                "plan_id": plan.id,
-                "name": "百万户基准摇号",
-                "item_version_ids": [str(v) for v, _ in versions],
-                "ratio": "0.05",
-                "strata_key": "region_code",
-                "inspection_date": date(2026, 3, 4),
-                "workload_cap": 200,
-            },
-        )
-        spec = tasks.population_spec(task, today=TODAY)
+        for _ in range(args.rounds):
+            rounds.append(one_round(session, settings, user, depts, versions))
+    last = rounds[-1]
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        (args.keep / "record.json").write_bytes(last["record"])
+        (args.keep / "population.csv").write_bytes(last["population"])
 
-        def scan() -> tuple[float, int]:
-            t = time.perf_counter()
-            rows = read_population(session, spec)
-            return time.perf_counter() - t, len(rows)
+    # The host's speed drifts by tens of per cent within minutes: each round's ratio divides its draw by
+    # the scan made just before it, and every figure is the median over the rounds.
+    def median(key: str) -> float:
+        return statistics.median(r["figures"][key] for r in rounds)
 
-        scan()  # warm the cache: every phase below reads a warm database
-        scan_seconds, scanned = min(scan() for _ in range(3))
-        session.rollback()
-
-        notice_stages = Stages()
-        t0 = time.perf_counter()
-        notice, draw = draws.publish_notice(
-            session=session,
-            actor=user["planner"],
-            settings=settings,
-            task_id=task.id,
-            today=TODAY,
-            entropy_sources=[
-                {"name": "见证人", "kind": "numbers", "count": 5},
-                {"name": "上证综指", "kind": "beacon", "description": "收盘点位"},
-            ],
-            progress=notice_stages,
-        )
-        t1 = time.perf_counter()
-        draws.enter_entropy(
-            session=session,
-            actor=user["witness"],
-            task_id=task.id,
-            source="见证人",
-            numbers=[17, 3, 42, 8, 25],
-        )
-        draws.enter_entropy(
-            session=session, actor=user["witness"], task_id=task.id, source="上证综指", value="3367.58"
-        )
-        t2 = time.perf_counter()
-        draw_stages = Stages()
-        draw = draws.perform_draw(
-            session=session, actor=user["planner"], settings=settings, task_id=task.id, progress=draw_stages
-        )
-        t3 = time.perf_counter()
-        record = draws.record_bytes(session=session, draw=draw)
-        population = draws.population_csv(session=session, draw=draw)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "record.json").write_bytes(record)
-        (folder / "population.csv").write_bytes(population)
-        if args.keep:
-            args.keep.mkdir(parents=True, exist_ok=True)
-            (args.keep / "record.json").write_bytes(record)
-            (args.keep / "population.csv").write_bytes(population)
-        verifier = folder / "verify_draw.py"
-        verifier.write_bytes(draws.verifier_bytes())
-        v0 = time.perf_counter()
-        print(
-            json.dumps(
-                {
-                    "notice_stages": notice_stages.split(t1),
-                    "draw_stages": draw_stages.split(t3),
-                    "notice_seconds": round(t1 - t0, 2),
-                    "draw_seconds": round(t3 - t2, 2),
-                    "scan_seconds": round(scan_seconds, 2),
-                },
-                ensure_ascii=False,
-            ),
-            file=sys.stderr,
-        )
-        run = subprocess.run(
-            [sys.executable, str(verifier), "record.json", "population.csv"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        verify_seconds = time.perf_counter() - v0
-        if run.returncode != 0:
-            print(run.stdout, run.stderr, file=sys.stderr)
-            raise SystemExit("the standalone verifier did not reproduce the draw")
-
-    notice_seconds, entropy_seconds, draw_seconds = t1 - t0, t2 - t1, t3 - t2
-    seconds, path_seconds = draw_seconds, t3 - t0
-    figures = {
-        "seconds": round(seconds, 2),
-        "scan_seconds": round(scan_seconds, 2),
-        "ratio": round(seconds / scan_seconds, 2),
-        "verify_seconds": round(verify_seconds, 2),
-        "notice_seconds": round(notice_seconds, 2),
-        "draw_seconds": round(draw_seconds, 2),
-        "path_seconds": round(path_seconds, 2),
-        "path_ratio": round(path_seconds / scan_seconds, 2),
-        "entropy_seconds": round(entropy_seconds, 3),
-        "population": notice.population_size,
-        "selected": draw.selected_count,
-        "record_mb": round(len(record) / 1e6, 1),
-    }
+    figures = {key: round(median(key), 2) for key in rounds[0]["figures"]}
+    figures["entropy_seconds"] = round(median("entropy_seconds"), 3)
+    figures["draw_seconds"] = figures["seconds"]
+    figures["rounds"] = len(rounds)
+    figures["round_seconds"] = [round(r["figures"]["seconds"], 2) for r in rounds]
+    figures["round_ratios"] = [round(r["figures"]["ratio"], 2) for r in rounds]
+    figures |= {k: last["sizes"][k] for k in ("population", "selected")}
+    figures["record_mb"] = round(len(last["record"]) / 1e6, 1)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["draw"] = figures
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"scanned rows: {scanned}", file=sys.stderr)
+    print(f"scanned rows: {last['sizes']['scanned']}", file=sys.stderr)
     print(json.dumps(figures, indent=2))
     print(
-        f"| draw | {notice.population_size:,} enterprises, 200 strata, 5 % → {draw.selected_count:,} + "
-        f"2 × 2 inspectors from 2,000 | draw {seconds:.2f} s, ratio {seconds / scan_seconds:.2f} "
-        f"| scan {scan_seconds:.2f} s | verify {verify_seconds:.2f} s "
-        f"| notice {notice_seconds:.2f} s, whole path {path_seconds:.2f} s ({path_seconds / scan_seconds:.1f} × scan) |"
+        f"| draw | {figures['population']:,} enterprises, 200 strata, 5 % → {figures['selected']:,} + "
+        f"2 × 2 inspectors from 2,000, median of {len(rounds)} | draw {figures['seconds']:.2f} s, "
+        f"ratio {figures['ratio']:.2f} | scan {figures['scan_seconds']:.2f} s "
+        f"| verify {figures['verify_seconds']:.2f} s "
+        f"| notice {figures['notice_seconds']:.2f} s, whole path {figures['path_seconds']:.2f} s "
+        f"({figures['path_ratio']:.1f} × scan) |"
     )
 
 

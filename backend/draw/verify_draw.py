@@ -376,12 +376,41 @@ class Population:
     stores them as the snapshot; a canonical file that was parsed is its own canonical form).
     """
 
-    __slots__ = ("strata", "size", "_canonical")
+    __slots__ = ("_strata", "size", "_canonical", "_body", "_blocks")
 
     def __init__(self, strata: dict[str, tuple[list[str], list[str]]], canonical: bytes | None = None) -> None:
-        self.strata = strata
+        self._strata: dict[str, tuple[list[str], list[str]]] | None = strata
         self.size = sum(len(usccs) for usccs, _ in strata.values())
         self._canonical = canonical
+        self._body = ""
+        self._blocks: list[tuple[str, int, int, int]] = []
+
+    @classmethod
+    def _of_blocks(cls, body: str, blocks: list[tuple[str, int, int, int]], canonical: bytes) -> Population:
+        """A population still held as the body of its canonical CSV, cut into strata only when asked:
+        ``blocks`` gives each stratum's (name, start, end, size) in ``body``."""
+        population = cls({}, canonical)
+        population._strata, population._body, population._blocks = None, body, blocks
+        population.size = sum(block[3] for block in blocks)
+        return population
+
+    @property
+    def strata(self) -> dict[str, tuple[list[str], list[str]]]:
+        if self._strata is None:
+            with _gc_paused():
+                self._strata = {block[0]: self._columns(block) for block in self._blocks}
+        return self._strata
+
+    def _columns(self, block: tuple[str, int, int, int]) -> tuple[list[str], list[str]]:
+        """(usccs, weights) of one stratum: its field cut out of every line, leaving the two alternating."""
+        stratum, start, end, size = block
+        if self._strata is not None:
+            return self._strata[stratum]
+        fields = self._body[start : end - 1].replace(f",{stratum},", "\n").split("\n")
+        usccs = fields[0::2]
+        if len(fields) != 2 * size or any(map(operator.ge, usccs, usccs[1:])):
+            raise InvalidDrawInput(f"名录快照中分层“{stratum}”的行不是规范形式（应按统一社会信用代码升序、每行三列）")
+        return usccs, fields[1::2]
 
     def __len__(self) -> int:
         return self.size
@@ -391,7 +420,9 @@ class Population:
             yield from zip(usccs, itertools.repeat(stratum), weights)
 
     def sizes(self) -> dict[str, int]:
-        return {stratum: len(usccs) for stratum, (usccs, _) in self.strata.items()}
+        if self._strata is None:
+            return {block[0]: block[3] for block in self._blocks}
+        return {stratum: len(usccs) for stratum, (usccs, _) in self._strata.items()}
 
 
 def _row_fields(row: Any) -> tuple[Any, Any, Any]:
@@ -563,8 +594,10 @@ def _canonical_columns(data: bytes, text: str) -> tuple[list[str], list[str], li
 
 def canonical_population(data: bytes) -> Population:
     """A Population from canonical CSV bytes this code wrote and validated before (a stored snapshot whose
-    digest the caller has just checked): cut into columns and strata, not validated again. Anything
-    else, or bytes that turn out not to be canonical, goes through ``parse_population_csv``."""
+    digest the caller has just checked), cut into columns only when they are needed (draw_targets cuts
+    each stratum in the process that draws it), not validated again. Bytes that are not laid out as a
+    canonical file go through ``parse_population_csv``; a stratum whose members turn out not to be in
+    order raises InvalidDrawInput when it is cut."""
     text = data.decode("utf-8")
     header, _, body = text.partition("\n")
     blocks = None
@@ -574,23 +607,13 @@ def canonical_population(data: bytes) -> Population:
             blocks = _stratum_blocks(body)
     if blocks is None:
         return parse_population_csv(data)
-    groups: dict[str, tuple[list[str], list[str]]] = {}
-    with _gc_paused():
-        for stratum, start, end in blocks:
-            # "uscc,<stratum>,weight" on every line of the block: cutting at the middle field leaves the
-            # usccs and weights alternating, with no string made for the stratum a million times over.
-            fields = body[start : end - 1].replace(f",{stratum},", "\n").split("\n")
-            usccs = fields[0::2]
-            if len(fields) != 2 * body.count("\n", start, end) or any(map(operator.ge, usccs, usccs[1:])):
-                return parse_population_csv(data)
-            groups[stratum] = (usccs, fields[1::2])
-    return Population(groups, data)
+    return Population._of_blocks(body, blocks, data)
 
 
-def _stratum_blocks(body: str) -> list[tuple[str, int, int]] | None:
-    """(stratum, start, end) of each block of lines of one stratum in a CSV body with two commas per line,
-    found by bisection (lines are grouped by stratum, the strata in name order); None if they are not."""
-    blocks: list[tuple[str, int, int]] = []
+def _stratum_blocks(body: str) -> list[tuple[str, int, int, int]] | None:
+    """(stratum, start, end, size) of each block of lines of one stratum in a CSV body with two commas per
+    line, found by bisection (lines grouped by stratum, the strata in name order); None if they are not."""
+    blocks: list[tuple[str, int, int, int]] = []
     start, size = 0, len(body)
     while start < size:
         stratum = body[start : body.index("\n", start)].split(",")[1]
@@ -606,7 +629,10 @@ def _stratum_blocks(body: str) -> list[tuple[str, int, int]] | None:
                 lo = line_end + 1
             else:
                 hi = line_start
-        blocks.append((stratum, start, lo))
+        lines = body.count("\n", start, lo)
+        if body.count(marker, start, lo) != lines:
+            return None
+        blocks.append((stratum, start, lo, lines))
         start = lo
     return blocks
 
@@ -1097,37 +1123,108 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
 
     Returns {"total": T, "strata": [{"stratum", "size", "quota", "selected": [[uscc, weight, key], ...]}]}
     with strata sorted by name and each stratum's selection sorted by key (largest first), then uscc.
+    A large population still held as its canonical CSV (``canonical_population``) is drawn by two
+    processes where that is safe (see _draw_beside), each cutting and drawing its own strata.
     """
     seed = _seed_bytes(seed)
     params = normalize_parameters(parameters)
     population = normalize_population(population_rows)  # positions in uscc order index the random words
     sizes = population.sizes()
     quotas = compute_quotas(strata_sizes=sizes, parameters=params)
-    strata = []
-    for stratum, (usccs, weight_texts) in population.strata.items():  # strata in name order
-        size, quota = len(usccs), quotas[stratum]
-        chosen: list[tuple[float, str, str]] = []
-        if quota:
-            stream = _stream(TARGET_DOMAIN, seed, stratum, size)
-            words = _words(stream)
-            weight_floats = {w: float(w) for w in dict.fromkeys(weight_texts)}
-            shortlist = None if quota >= size else _shortlist(stream, words, weight_texts, weight_floats, quota)
-            if shortlist is None:
-                shortlist = range(size) if quota >= size else _full_shortlist(words, weight_texts, weight_floats, quota)
-            exact = sorted(
-                (-(portable_ln((words[i] >> 11) | 1) / weight_floats[weight_texts[i]]), usccs[i], weight_texts[i])
-                for i in shortlist
-            )
-            chosen = exact[:quota]
-        strata.append(
-            {
-                "stratum": stratum,
-                "size": size,
-                "quota": quota,
-                "selected": [[u, w, _format_key(-neg)] for neg, u, w in chosen],
-            }
-        )
+    jobs = [(stratum, quotas[stratum]) for stratum in sizes]  # strata in name order
+    strata = None
+    if population._strata is None and population.size >= PARALLEL_MIN_MEMBERS:
+        strata = _draw_beside(population, jobs, seed)
+    if strata is None:
+        strata = _draw_strata(population, jobs, seed)
     return {"total": sum(quotas.values()), "strata": strata}
+
+
+#: Below this many members a second process costs more than it saves.
+PARALLEL_MIN_MEMBERS = 200_000
+
+
+def _draw_strata(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> list[dict[str, Any]]:
+    blocks = {block[0]: block for block in population._blocks}
+    strata = []
+    for stratum, quota in jobs:
+        usccs, weight_texts = population._columns(blocks[stratum]) if blocks else population.strata[stratum]
+        strata.append(_draw_stratum(stratum, usccs, weight_texts, quota, seed))
+    return strata
+
+
+def _draw_stratum(stratum: str, usccs: list[str], weight_texts: list[str], quota: int, seed: bytes) -> dict[str, Any]:
+    size = len(usccs)
+    chosen: list[tuple[float, str, str]] = []
+    if quota:
+        stream = _stream(TARGET_DOMAIN, seed, stratum, size)
+        words = _words(stream)
+        weight_floats = {w: float(w) for w in dict.fromkeys(weight_texts)}
+        shortlist = None if quota >= size else _shortlist(stream, words, weight_texts, weight_floats, quota)
+        if shortlist is None:
+            shortlist = range(size) if quota >= size else _full_shortlist(words, weight_texts, weight_floats, quota)
+        exact = sorted(
+            (-(portable_ln((words[i] >> 11) | 1) / weight_floats[weight_texts[i]]), usccs[i], weight_texts[i])
+            for i in shortlist
+        )
+        chosen = exact[:quota]
+    return {
+        "stratum": stratum,
+        "size": size,
+        "quota": quota,
+        "selected": [[u, w, _format_key(-neg)] for neg, u, w in chosen],
+    }
+
+
+def _draw_beside(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> list[dict[str, Any]] | None:
+    """The strata drawn by this process and a forked one, each taking about half the members (None where
+    fork is unavailable or unsafe: one CPU, or other threads, whose locks a forked child could inherit
+    held). The child sends back only its strata's selections; if it fails, its share is drawn here."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    # The first strata, up to half the members, are drawn here; the rest by the child.
+    counted = itertools.accumulate(block[3] for block in population._blocks)
+    split = next((n for n, done in enumerate(counted, start=1) if 2 * done >= population.size), len(jobs))
+    mine, theirs = jobs[:split], jobs[split:]
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    try:
+        child = context.Process(target=_draw_child, args=(sender, population, theirs, seed), daemon=True)
+        child.start()
+    except (OSError, ValueError):
+        receiver.close()
+        sender.close()
+        return None
+    sender.close()
+    try:
+        strata = _draw_strata(population, mine, seed)
+        try:
+            status, value = receiver.recv()
+        except (EOFError, OSError):
+            status, value = "lost", None
+    finally:
+        receiver.close()
+        child.join()
+    if status == "error":
+        raise value
+    if status != "ok":
+        value = _draw_strata(population, theirs, seed)
+    return strata + value
+
+
+def _draw_child(sender: Any, population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> None:
+    try:
+        with _gc_paused():
+            try:
+                sender.send(("ok", _draw_strata(population, jobs, seed)))
+            except DrawError as exc:
+                sender.send(("error", exc))
+    finally:
+        sender.close()
 
 
 def selection_order(selection: Mapping[str, Any]) -> list[str]:

@@ -141,17 +141,28 @@ def _store_artifact(session: Session, notice_id: uuid.UUID, kind: str, data: byt
 
 
 def artifact_bytes(session: Session, notice_id: uuid.UUID, kind: str) -> bytes:
-    content = session.execute(
-        select(DrawArtifact.content, DrawArtifact.sha256).where(
-            DrawArtifact.notice_id == notice_id, DrawArtifact.kind == kind
-        )
-    ).first()
+    return _artifact(session, notice_id, kind)[0]
+
+
+def _artifact(session: Session, notice_id: uuid.UUID, kind: str) -> tuple[bytes, str]:
+    """An artifact's bytes and their SHA-256 (hex), checked against the digest stored beside them."""
+    query = select(DrawArtifact.content, DrawArtifact.sha256).where(
+        DrawArtifact.notice_id == notice_id, DrawArtifact.kind == kind
+    )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # bytea in the binary protocol: the text protocol's hex form is twice the size and decoded here.
+        compiled = query.compile(dialect=connection.dialect)
+        with connection.connection.driver_connection.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+            content = cursor.execute(str(compiled), compiled.params).fetchone()
+    else:
+        content = session.execute(query).first()
     if content is None:
         raise NotFound("摇号文件不存在")
-    data = zlib.decompress(content[0])
-    if hashlib.sha256(data).hexdigest() != content[1]:
+    data, digest = zlib.decompress(content[0]), content[1]
+    if hashlib.sha256(data).hexdigest() != digest:
         raise Conflict("摇号文件校验失败（存储内容被改动）")
-    return data
+    return data, digest
 
 
 # --------------------------------------------------------------------------------------------- access
@@ -788,10 +799,10 @@ def perform_draw(
             errors={"population_size": [str(notice.population_size)]},
         )
     progress("读取公告名录", None, None)
-    snapshot = artifact_bytes(session, notice.id, "population")
-    # The snapshot is the notice's canonical population CSV; its SHA-256 is the population digest that
-    # build_record checks against the notice, so the algorithm need not re-serialise a million rows.
-    snapshot_digest = hashlib.sha256(snapshot).hexdigest()
+    # The snapshot is the notice's canonical population CSV; its SHA-256 (just checked against the stored
+    # one) is the population digest that build_record checks against the notice, so the algorithm need
+    # not re-serialise a million rows.
+    snapshot, snapshot_digest = _artifact(session, notice.id, "population")
     # One pause of the cyclic collector over parsing, drawing and matching: they allocate millions of
     # acyclic objects, and a collection between two of them would walk all of those for nothing.
     with algorithm._gc_paused():

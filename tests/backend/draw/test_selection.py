@@ -249,3 +249,60 @@ def test_strata_quotas_are_exact_and_inclusion_is_uniform_within_each() -> None:
         # Inclusion indicators of a fixed-size sample are negatively correlated: the raw statistic has
         # mean n and (n - 1) / n of it is chi-square with n - 1 degrees of freedom.
         assert raw * (n - 1) / n < chi2_critical(n - 1)
+
+
+_TWO_PROCESSES = r"""
+import json, os, sys
+from backend.draw import verify_draw as vd
+
+strata = [f"S{k:02d}" for k in range(9)]
+weights = ("1.000000", "1.200000", "2.000000", "3.500000")
+rows = [(f"91510800MA{i:08d}", strata[(i * 7) % 9], weights[i % 4]) for i in range(6000)]
+data = vd.canonical_population_bytes(rows)
+params = {"mode": "ratio", "ratio": "0.05"}
+seed = bytes(range(32))
+vd.PARALLEL_MIN_MEMBERS = 1000
+used = []
+beside = vd._draw_beside
+vd._draw_beside = lambda *args: used.append(1) or beside(*args)
+serial = vd.draw_targets(population_rows=rows, seed=seed, parameters=params)
+forked = vd.draw_targets(population_rows=vd.canonical_population(data), seed=seed, parameters=params)
+out = {"same": forked == serial, "forked": len(used), "total": forked["total"]}
+
+# A child that dies: its share is drawn here instead.
+draw_child = vd._draw_child
+vd._draw_child = lambda *args: os._exit(3)
+lost = vd.draw_targets(population_rows=vd.canonical_population(data), seed=seed, parameters=params)
+out["lost_same"] = lost == serial
+vd._draw_child = draw_child
+
+# A stratum out of order in the child's half: the child's error is raised here.
+lines = data.decode().split("\n")
+last = [i for i, line in enumerate(lines) if line.split(",")[1:2] == ["S08"]]
+lines[last[0]], lines[last[1]] = lines[last[1]], lines[last[0]]
+try:
+    vd.draw_targets(population_rows=vd.canonical_population("\n".join(lines).encode()), seed=seed, parameters=params)
+    out["error"] = None
+except vd.InvalidDrawInput as exc:
+    out["error"] = str(exc)
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_a_large_snapshot_is_drawn_by_two_processes_with_the_serial_result() -> None:
+    """draw_targets forks for a large canonical snapshot (in a fresh interpreter: the test process has
+    threads, and the draw forks only when it has none): same selection as the serial draw over the rows,
+    the child's share drawn here if the child dies, the child's error raised here."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [sys.executable, "-c", _TWO_PROCESSES], cwd=root, capture_output=True, text=True, timeout=120, check=True
+    )
+    out = json.loads(run.stdout)
+    assert out["same"] and out["forked"] == 1 and out["total"] == 300
+    assert out["lost_same"]
+    assert out["error"] is not None and "S08" in out["error"] and "升序" in out["error"]
