@@ -1177,54 +1177,25 @@ def _draw_stratum(stratum: str, usccs: list[str], weight_texts: list[str], quota
 
 
 def _draw_beside(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> list[dict[str, Any]] | None:
-    """The strata drawn by this process and a forked one, each taking about half the members (None where
-    fork is unavailable or unsafe: one CPU, or other threads, whose locks a forked child could inherit
-    held). The child sends back only its strata's selections; if it fails, its share is drawn here."""
-    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
-        return None
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
+    """The strata drawn by this process and a forked one (see _forked; None where that is not possible),
+    each taking about half the members. The child sends back only its strata's selections; if it dies,
+    its share is drawn here."""
     # The first strata, up to half the members, are drawn here; the rest by the child.
     counted = itertools.accumulate(block[3] for block in population._blocks)
     split = next((n for n, done in enumerate(counted, start=1) if 2 * done >= population.size), len(jobs))
     mine, theirs = jobs[:split], jobs[split:]
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    try:
-        child = context.Process(target=_draw_child, args=(sender, population, theirs, seed), daemon=True)
-        child.start()
-    except (OSError, ValueError):
-        receiver.close()
-        sender.close()
+    wait = _forked(_draw_strata, population, theirs, seed)
+    if wait is None:
         return None
-    sender.close()
     try:
         strata = _draw_strata(population, mine, seed)
-        try:
-            status, value = receiver.recv()
-        except (EOFError, OSError):
-            status, value = "lost", None
     finally:
-        receiver.close()
-        child.join()
+        status, value = wait()
     if status == "error":
         raise value
     if status != "ok":
         value = _draw_strata(population, theirs, seed)
     return strata + value
-
-
-def _draw_child(sender: Any, population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> None:
-    try:
-        with _gc_paused():
-            try:
-                sender.send(("ok", _draw_strata(population, jobs, seed)))
-            except DrawError as exc:
-                sender.send(("error", exc))
-    finally:
-        sender.close()
 
 
 def selection_order(selection: Mapping[str, Any]) -> list[str]:
@@ -1340,7 +1311,7 @@ def matching_digest(
 
 def _attrs_key(attrs: Any) -> Any:
     """What a target's attributes are validated by: their value when it is plain (a record's targets are
-    each their own dict but repeat a few regions), else the object itself (kept alive by the cache)."""
+    each their own dict but repeat a few regions), else the object itself (by_uscc keeps it alive)."""
     if type(attrs) is dict and attrs.keys() <= _TARGET_KEYS:
         departments = attrs.get("departments")
         if type(departments) is list:
@@ -1368,28 +1339,32 @@ def _normalize_targets(order: Sequence[str], targets: Any, params: Mapping[str, 
                 raise InvalidDrawInput("检查对象属性必须是对象")
             by_uscc[item.get("uscc")] = dict(item)
     out = []
-    # Callers often share one attrs object among many enterprises (one per region): each distinct object
-    # is validated once. The cache holds the objects themselves, so an id is never reused while it lives.
-    checked: dict[Any, tuple[Any, str, list[str]]] = {}
+    # Callers often share one attrs object among many enterprises (one per region): each distinct object is
+    # looked at once. by_uscc holds every object until the end, so no id is reused while these caches live.
+    checked: dict[Any, tuple[str, list[str]]] = {}
+    by_id: dict[int, tuple[str, list[str]]] = {}
     for uscc in order:
         attrs = by_uscc.get(uscc)
         if attrs is None:
             raise InvalidDrawInput(f"缺少抽中企业 {uscc} 的所在地区和检查部门")
-        cache_key = _attrs_key(attrs)
-        known = checked.get(cache_key)
+        known = by_id.get(id(attrs))
         if known is None:
-            if not isinstance(attrs, Mapping):
-                raise InvalidDrawInput(f"企业 {uscc} 的属性必须是对象")
-            unknown = set(attrs) - {"uscc", "region_code", "departments"}
-            if unknown:
-                raise InvalidDrawInput(f"企业 {uscc} 的属性含未知字段：{', '.join(sorted(unknown))}")
-            departments = _string_list(attrs.get("departments"), f"企业 {uscc} 的检查部门", _label)
-            departments = departments or list(params["departments"])
-            if not departments:
-                raise InvalidDrawInput(f"企业 {uscc} 未指定检查部门")
-            region = _region(attrs.get("region_code"), f"企业 {uscc} 的所在地区")
-            known = checked[cache_key] = (attrs, region, departments)
-        out.append([uscc, known[1], list(known[2])])
+            cache_key = _attrs_key(attrs)
+            known = checked.get(cache_key)
+            if known is None:
+                if not isinstance(attrs, Mapping):
+                    raise InvalidDrawInput(f"企业 {uscc} 的属性必须是对象")
+                unknown = set(attrs) - {"uscc", "region_code", "departments"}
+                if unknown:
+                    raise InvalidDrawInput(f"企业 {uscc} 的属性含未知字段：{', '.join(sorted(unknown))}")
+                departments = _string_list(attrs.get("departments"), f"企业 {uscc} 的检查部门", _label)
+                departments = departments or list(params["departments"])
+                if not departments:
+                    raise InvalidDrawInput(f"企业 {uscc} 未指定检查部门")
+                region = _region(attrs.get("region_code"), f"企业 {uscc} 的所在地区")
+                known = checked[cache_key] = (region, departments)
+            by_id[id(attrs)] = known
+        out.append([uscc, known[0], list(known[1])])
     return out
 
 
@@ -1510,86 +1485,183 @@ def _big_endian_words(count: int) -> Any:
     return struct.Struct(f">{count}Q")
 
 
-def _run_matching(seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any]) -> dict[str, Any]:
-    """The matching in the record's compact form (see the module docstring, "Record")."""
+def _run_matching(
+    seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any], *, parallel: bool = False
+) -> dict[str, Any]:
+    """The matching in the record's compact form (see the module docstring, "Record").
+
+    Each inspector belongs to one department and only that department's teams add to their load, so the
+    departments are independent: with ``parallel``, a forked process (see _forked) matches the teams of
+    about half the departments while this one matches the rest, each in matching order. The team reported
+    when one cannot be filled is the first in matching order, exactly as in a single pass."""
     if params["inspection_date"] is None:
         raise InvalidDrawInput("匹配执法检查人员需要检查日期 inspection_date（用于核对执法证有效期）")
-    needed = params["inspectors_per_target"]
-    cap = params["workload_cap"]
-    team_prefix = hashlib.shake_256(INSPECTOR_DOMAIN + seed + b"|").copy  # = _stream(INSPECTOR_DOMAIN, seed, ...)
-    inspectors = minput["inspectors"]
-    index_of = {insp["id"]: n for n, insp in enumerate(inspectors)}
-    # Per department, the positions (in the id-sorted inspector list, which is id order) of its inspectors,
-    # and an index from each jurisdiction prefix to them: a region's pool is the union of the entries of its
-    # own prefixes, in id order, without scanning the department.
-    prefix_index: dict[tuple[str, str], set[int]] = {}
-    static: list[tuple[str, ...]] = []
-    for n, insp in enumerate(inspectors):
-        for code in insp["region_codes"]:
-            prefix_index.setdefault((insp["department"], _region_prefix(code)), set()).add(n)
-        static.append(_static_codes(insp, insp["department"], params))
-    conflicts = {(index_of[c["inspector_id"]], c["uscc"]) for c in minput["conflicts"] if c["inspector_id"] in index_of}
-    pairings = {
-        (index_of[p["inspector_id"]], p["uscc"]) for p in minput["previous_pairings"] if p["inspector_id"] in index_of
+    targets = minput["targets"]
+    teams_of = Counter(department for _, _, departments in targets for department in departments)
+    groups = [set(teams_of)]
+    if parallel and len(teams_of) > 1 and sum(teams_of.values()) >= PARALLEL_MIN_TEAMS:
+        groups = [set(), set()]
+        for department in sorted(teams_of, key=lambda d: (-teams_of[d], d)):  # most teams first, to the lighter
+            min(groups, key=lambda group: sum(teams_of[d] for d in group)).add(department)
+    matcher = _Matcher(seed, params, minput)
+    wait = _forked(matcher.match, groups[1]) if len(groups) == 2 else None
+    try:
+        teams, failure = matcher.match(groups[0] if wait is not None else set(teams_of))
+    finally:
+        outcome = wait() if wait is not None else ("ok", ({}, None))
+    if outcome[0] == "error":
+        raise outcome[1]
+    if outcome[0] != "ok":  # the child was lost: its departments are matched here
+        outcome = ("ok", matcher.match(groups[1]))
+    other_teams, other_failure = outcome[1]
+    failures = [f for f in (failure, other_failure) if f is not None]
+    if failures:
+        _, _, uscc, department, missing, needed, eligible, reasons = min(failures)
+        raise InfeasibleMatch(uscc, department, missing, needed=needed, eligible=eligible, reasons=reasons)
+    teams.update(other_teams)
+    queues = {department: iter(found) for department, found in teams.items()}
+    return {
+        "targets": [
+            [uscc, [next(queues[department]) for department in departments]] for uscc, _, departments in targets
+        ]
     }
-    load = [insp["current_load"] for insp in inspectors]
-    # Without a cap the load never disqualifies anyone; an unreachable bound keeps the fast test uniform.
-    bound = cap if cap is not None else math.inf
-    # Enterprises named by some 回避 or previous pairing: only their candidates need the pair lookups.
-    named = {u for _, u in conflicts} | {u for _, u in pairings}
-    labels = {insp["department"]: ("|" + insp["department"]).encode() for insp in inspectors}
-    pools: dict[tuple[str, str], tuple[list[int], Any]] = {}
-    results = []
-    append_result = results.append
-    for uscc, region_code, departments in minput["targets"]:
-        teams = []
-        prefix = uscc.encode()
-        check_pairs = uscc in named
-        for department in departments:
-            entry = pools.get((department, region_code))
-            if entry is None:
-                positions: set[int] = set()
-                for length in range(1, len(region_code) + 1):
-                    positions.update(prefix_index.get((department, region_code[:length]), ()))
-                pool = sorted(positions)
-                entry = pools[(department, region_code)] = (pool, _big_endian_words(len(pool)).unpack)
-            pool, unpack = entry
-            # One SHAKE-256 stream per team, a 64-bit big-endian word per pool member in id order; members
-            # are ranked by their word, ties (never seen in practice) by pool position, which is id order.
-            team = team_prefix()
-            team.update(prefix + labels.get(department, b"|" + department.encode()))
-            chosen: list[int] = []
-            rejected: list[list[Any]] = []
-            for rank, (_, n) in enumerate(sorted(zip(unpack(team.digest(8 * len(pool))), pool, strict=True)), start=1):
-                codes = static[n]
-                if codes or load[n] >= bound or (check_pairs and ((n, uscc) in conflicts or (n, uscc) in pairings)):
-                    codes = list(codes)
-                    if (n, uscc) in conflicts:
-                        codes.append("conflict")
-                    if (n, uscc) in pairings:
-                        codes.append("previous_pairing")
-                    if load[n] >= bound:
-                        codes.append("workload_cap")
-                    rejected.append([n, rank, codes])
+
+
+#: Below this many teams a second process costs more than it saves.
+PARALLEL_MIN_TEAMS = 20_000
+
+
+class _Matcher:
+    """What the team loop reads, built once (and inherited by a forked child)."""
+
+    def __init__(self, seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any]) -> None:
+        self.params = params
+        self.targets = minput["targets"]
+        self.team_prefix = hashlib.shake_256(INSPECTOR_DOMAIN + seed + b"|").copy  # = _stream(INSPECTOR_DOMAIN, ...)
+        inspectors = minput["inspectors"]
+        index_of = {insp["id"]: n for n, insp in enumerate(inspectors)}
+        # Per department, the positions (in the id-sorted inspector list, which is id order) of its inspectors,
+        # and an index from each jurisdiction prefix to them: a region's pool is the union of the entries of
+        # its own prefixes, in id order, without scanning the department.
+        self.prefix_index: dict[tuple[str, str], set[int]] = {}
+        self.static: list[tuple[str, ...]] = []
+        for n, insp in enumerate(inspectors):
+            for code in insp["region_codes"]:
+                self.prefix_index.setdefault((insp["department"], _region_prefix(code)), set()).add(n)
+            self.static.append(_static_codes(insp, insp["department"], params))
+        self.conflicts = {
+            (index_of[c["inspector_id"]], c["uscc"]) for c in minput["conflicts"] if c["inspector_id"] in index_of
+        }
+        self.pairings = {
+            (index_of[p["inspector_id"]], p["uscc"])
+            for p in minput["previous_pairings"]
+            if p["inspector_id"] in index_of
+        }
+        self.load = [insp["current_load"] for insp in inspectors]
+        # Enterprises named by some 回避 or previous pairing: only their candidates need the pair lookups.
+        self.named = {u for _, u in self.conflicts} | {u for _, u in self.pairings}
+
+    def match(self, group: set[str]) -> tuple[dict[str, list[list[Any]]], tuple[Any, ...] | None]:
+        """The teams of the departments in ``group``, per department in matching order, and the first
+        team that cannot be filled as (target index, department position, InfeasibleMatch arguments…)."""
+        params, static, conflicts, pairings = self.params, self.static, self.conflicts, self.pairings
+        needed = params["inspectors_per_target"]
+        cap = params["workload_cap"]
+        load = list(self.load)
+        # Without a cap the load never disqualifies anyone; an unreachable bound keeps the fast test uniform.
+        bound = cap if cap is not None else math.inf
+        team_prefix, named = self.team_prefix, self.named
+        pools: dict[tuple[str, str], tuple[list[int], Any, bytes, int]] = {}
+        teams: dict[str, list[list[Any]]] = {department: [] for department in group}
+        for index, (uscc, region_code, departments) in enumerate(self.targets):
+            prefix = uscc.encode()
+            check_pairs = uscc in named
+            for position, department in enumerate(departments):
+                if department not in group:
                     continue
-                chosen.append(n)
-                if len(chosen) == needed:
-                    break
-            if len(chosen) < needed:
-                counts = Counter(code for _, _, codes in rejected for code in codes)
-                raise InfeasibleMatch(
-                    uscc,
-                    department,
-                    _missing_summary(needed, len(chosen), len(pool), counts, department, region_code),
-                    needed=needed,
-                    eligible=len(chosen),
-                    reasons=counts,
-                )
-            for n in chosen:
-                load[n] += 1
-            teams.append([chosen, rejected])
-        append_result([uscc, teams])
-    return {"targets": results}
+                entry = pools.get((department, region_code))
+                if entry is None:
+                    positions: set[int] = set()
+                    for length in range(1, len(region_code) + 1):
+                        positions.update(self.prefix_index.get((department, region_code[:length]), ()))
+                    pool = sorted(positions)
+                    unpack = _big_endian_words(len(pool)).unpack
+                    label = ("|" + department).encode()
+                    entry = pools[(department, region_code)] = (pool, unpack, label, 8 * len(pool))
+                pool, unpack, label, length = entry
+                # One SHAKE-256 stream per team, a 64-bit big-endian word per pool member in id order; members
+                # are ranked by their word, ties (never seen in practice) by pool position, which is id order.
+                team = team_prefix()
+                team.update(prefix + label)
+                chosen: list[int] = []
+                rejected: list[list[Any]] = []
+                for rank, (_, n) in enumerate(sorted(zip(unpack(team.digest(length)), pool, strict=True)), start=1):
+                    codes = static[n]
+                    if codes or load[n] >= bound or (check_pairs and ((n, uscc) in conflicts or (n, uscc) in pairings)):
+                        codes = list(codes)
+                        if (n, uscc) in conflicts:
+                            codes.append("conflict")
+                        if (n, uscc) in pairings:
+                            codes.append("previous_pairing")
+                        if load[n] >= bound:
+                            codes.append("workload_cap")
+                        rejected.append([n, rank, codes])
+                        continue
+                    chosen.append(n)
+                    if len(chosen) == needed:
+                        break
+                if len(chosen) < needed:
+                    counts = Counter(code for _, _, codes in rejected for code in codes)
+                    missing = _missing_summary(needed, len(chosen), len(pool), counts, department, region_code)
+                    return teams, (index, position, uscc, department, missing, needed, len(chosen), dict(counts))
+                for n in chosen:
+                    load[n] += 1
+                teams[department].append([chosen, rejected])
+        return teams, None
+
+
+def _forked(function: Callable[..., Any], *args: Any) -> Callable[[], tuple[str, Any]] | None:
+    """Start ``function(*args)`` in a forked child; returns what waits for its outcome: ("ok", value),
+    ("error", DrawError) or ("lost", None) if the child died. None where fork is unavailable or unsafe: one
+    CPU, or other threads, whose locks a forked child could inherit held."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    try:
+        child = context.Process(target=_child_main, args=(sender, function, args), daemon=True)
+        child.start()
+    except (OSError, ValueError):
+        receiver.close()
+        sender.close()
+        return None
+    sender.close()
+
+    def wait() -> tuple[str, Any]:
+        try:
+            return receiver.recv()
+        except (EOFError, OSError):
+            return "lost", None
+        finally:
+            receiver.close()
+            child.join()
+
+    return wait
+
+
+def _child_main(sender: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        with _gc_paused():
+            try:
+                sender.send(("ok", function(*args)))
+            except DrawError as exc:
+                sender.send(("error", exc))
+    finally:
+        sender.close()
 
 
 def _lead_department(departments: Sequence[str], params: Mapping[str, Any]) -> str:
@@ -1872,9 +1944,10 @@ def _build_record(
         )
         side = {k: matching_input[k] for k in ("inspectors", "conflicts", "previous_pairings")}
         committed = notice.get("matching_digest")
-        if committed is not None and _sha256_hex(canonical_json(side)) != committed:
+        # The side was normalised just now (strings, integers, booleans, lists: no float can be in it).
+        if committed is not None and _sha256_hex(_dumps(side)) != committed:
             raise DrawError("执法检查人员名录、回避关系或既往匹配记录与公告时不一致（matching_digest 不符）")
-        matching = _run_matching(seed, params, matching_input)
+        matching = _run_matching(seed, params, matching_input, parallel=True)
     elif notice.get("matching_digest") is not None:
         raise InvalidDrawInput("公告承诺了执法检查人员名录，抽取时必须同时匹配执法检查人员")
     record: dict[str, Any] = {

@@ -364,3 +364,73 @@ def test_inspectors_csv_round_trip() -> None:
     assert vd.parse_inspectors_csv(data) == sorted(
         (vd._normalize_inspector(s) for s in staff), key=lambda i: i["id"]
     )
+
+
+_FORKED_MATCHING = r"""
+import json, os
+from backend.draw import verify_draw as vd
+from tests.backend.draw.conftest import make_draw
+
+vd.PARALLEL_MIN_TEAMS = 10
+forks = []
+forked = vd._forked
+vd._forked = lambda *args: forks.append(1) or forked(*args)
+draw = make_draw()  # build_record matches with parallel=True
+record = draw.record
+seed, params = bytes.fromhex(record["seed"]), record["notice"]["parameters"]
+minput = record["matching_input"]
+out = {"forks": len(forks), "same": vd._run_matching(seed, params, minput) == record["matching"]}
+
+# A lost child: its departments are matched here.
+child_main = vd._child_main
+vd._child_main = lambda *args: os._exit(3)
+out["lost_same"] = vd._run_matching(seed, params, minput, parallel=True) == record["matching"]
+vd._child_main = child_main
+
+# Two departments that each fail somewhere: the failure reported is the first in matching order, whichever
+# process met it.
+inspectors = [
+    {"id": f"A{i}", "department": "D1", "region_codes": ["510800", "510900"], "certificate_valid_until": "2027-01-01"}
+    for i in range(4)
+] + [
+    {"id": f"B{i}", "department": "D2", "region_codes": ["510800", "511100"], "certificate_valid_until": "2027-01-01"}
+    for i in range(4)
+]
+# Nobody of D2 covers 510901 (the 21st enterprise), nobody of D1 covers 511101 (the 26th).
+order = [f"91510800MA{i:08d}" for i in range(30)]
+regions = {u: ("510901" if i == 20 else "511101" if i == 25 else "510801") for i, u in enumerate(order)}
+params = vd.normalize_parameters({"ratio": "0.05", "inspection_date": "2026-03-04", "workload_cap": 100})
+minput = {
+    "targets": [[u, regions[u], ["D1", "D2"]] for u in order],
+    **vd._inspector_side(inspectors, [], []),
+}
+results = {}
+for parallel in (False, True):
+    try:
+        vd._run_matching(seed, params, minput, parallel=parallel)
+        results[parallel] = None
+    except vd.InfeasibleMatch as exc:
+        results[parallel] = [exc.uscc, exc.department, exc.missing, exc.eligible, exc.reasons]
+out["serial_failure"], out["forked_failure"] = results[False], results[True]
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_departments_matched_by_two_processes_give_the_single_pass_result() -> None:
+    """With enough teams build_record matches half the departments in a forked process (run in a fresh
+    interpreter: the test process has threads, and the draw forks only when it has none). The record is the
+    single pass's; a lost child's departments are matched here; and of two departments that each meet a team
+    they cannot fill, the one reported is the first in matching order, as in a single pass."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [sys.executable, "-c", _FORKED_MATCHING], cwd=root, capture_output=True, text=True, timeout=120, check=True
+    )
+    out = json.loads(run.stdout)
+    assert out["forks"] >= 1 and out["same"] and out["lost_same"]
+    assert out["serial_failure"] is not None and out["forked_failure"] == out["serial_failure"]
+    assert out["serial_failure"][0] == "91510800MA00000020"

@@ -270,11 +270,11 @@ forked = vd.draw_targets(population_rows=vd.canonical_population(data), seed=see
 out = {"same": forked == serial, "forked": len(used), "total": forked["total"]}
 
 # A child that dies: its share is drawn here instead.
-draw_child = vd._draw_child
-vd._draw_child = lambda *args: os._exit(3)
+child_main = vd._child_main
+vd._child_main = lambda *args: os._exit(3)
 lost = vd.draw_targets(population_rows=vd.canonical_population(data), seed=seed, parameters=params)
 out["lost_same"] = lost == serial
-vd._draw_child = draw_child
+vd._child_main = child_main
 
 # A stratum out of order in the child's half: the child's error is raised here.
 lines = data.decode().split("\n")
