@@ -376,21 +376,21 @@ class Population:
     stores them as the snapshot; a canonical file that was parsed is its own canonical form).
     """
 
-    __slots__ = ("_strata", "size", "_canonical", "_body", "_blocks")
+    __slots__ = ("_strata", "size", "_canonical", "_text", "_blocks")
 
     def __init__(self, strata: dict[str, tuple[list[str], list[str]]], canonical: bytes | None = None) -> None:
         self._strata: dict[str, tuple[list[str], list[str]]] | None = strata
         self.size = sum(len(usccs) for usccs, _ in strata.values())
         self._canonical = canonical
-        self._body = ""
+        self._text = ""
         self._blocks: list[tuple[str, int, int, int]] = []
 
     @classmethod
-    def _of_blocks(cls, body: str, blocks: list[tuple[str, int, int, int]], canonical: bytes) -> Population:
-        """A population still held as the body of its canonical CSV, cut into strata only when asked:
-        ``blocks`` gives each stratum's (name, start, end, size) in ``body``."""
+    def _of_blocks(cls, text: str, blocks: list[tuple[str, int, int, int]], canonical: bytes) -> Population:
+        """A population still held as the text of its canonical CSV, cut into strata only when asked:
+        ``blocks`` gives each stratum's (name, start, end, size) in ``text``."""
         population = cls({}, canonical)
-        population._strata, population._body, population._blocks = None, body, blocks
+        population._strata, population._text, population._blocks = None, text, blocks
         population.size = sum(block[3] for block in blocks)
         return population
 
@@ -406,7 +406,7 @@ class Population:
         stratum, start, end, size = block
         if self._strata is not None:
             return self._strata[stratum]
-        fields = self._body[start : end - 1].replace(f",{stratum},", "\n").split("\n")
+        fields = self._text[start : end - 1].replace(f",{stratum},", "\n").split("\n")
         usccs = fields[0::2]
         if len(fields) != 2 * size or any(map(operator.ge, usccs, usccs[1:])):
             raise InvalidDrawInput(f"名录快照中分层“{stratum}”的行不是规范形式（应按统一社会信用代码升序、每行三列）")
@@ -599,40 +599,42 @@ def canonical_population(data: bytes) -> Population:
     canonical file go through ``parse_population_csv``; a stratum whose members turn out not to be in
     order raises InvalidDrawInput when it is cut."""
     text = data.decode("utf-8")
-    header, _, body = text.partition("\n")
+    body = text.find("\n") + 1  # offsets into the text: no copy of tens of megabytes
     blocks = None
-    if header == POPULATION_HEADER and body.endswith("\n") and "\r" not in body:
+    if text[: body - 1] == POPULATION_HEADER and text.endswith("\n") and "\r" not in text:
+        blocks = _stratum_blocks(text, body)
         # Two commas on every line (the header's too): the separators alone, in order, read ",,\n" per line.
-        if data.translate(None, _NOT_SEPARATORS) == b",,\n" * (body.count("\n") + 1):
-            blocks = _stratum_blocks(body)
+        # With that, a block whose lines give two fields each once its stratum's field is cut (_columns)
+        # has that stratum on every line.
+        lines = sum(block[3] for block in blocks or ())
+        if blocks is not None and data.translate(None, _NOT_SEPARATORS) != b",,\n" * (lines + 1):
+            blocks = None
     if blocks is None:
         return parse_population_csv(data)
-    return Population._of_blocks(body, blocks, data)
+    return Population._of_blocks(text, blocks, data)
 
 
-def _stratum_blocks(body: str) -> list[tuple[str, int, int, int]] | None:
-    """(stratum, start, end, size) of each block of lines of one stratum in a CSV body with two commas per
-    line, found by bisection (lines grouped by stratum, the strata in name order); None if they are not."""
+def _stratum_blocks(text: str, start: int) -> list[tuple[str, int, int, int]] | None:
+    """(stratum, start, end, lines) of each block of lines of one stratum in ``text`` from ``start``, found
+    by bisection (lines grouped by stratum, the strata in name order); None if they are not."""
     blocks: list[tuple[str, int, int, int]] = []
-    start, size = 0, len(body)
+    size = len(text)
     while start < size:
-        stratum = body[start : body.index("\n", start)].split(",")[1]
-        marker = f",{stratum},"  # on a line with two commas, only where the middle field is the stratum
-        if blocks and blocks[-1][0] >= stratum:
+        fields = text[start : text.index("\n", start)].split(",")
+        if len(fields) != 3 or (blocks and blocks[-1][0] >= fields[1]):
             return None
+        stratum = fields[1]
+        marker = f",{stratum},"  # on a line with two commas, only where the middle field is the stratum
         # Offsets before lo are on lines of this stratum, offsets from hi on lines after them.
         lo, hi = start, size
         while lo < hi:
             mid = (lo + hi) // 2
-            line_start, line_end = body.rfind("\n", 0, mid) + 1, body.index("\n", mid)
-            if body.find(marker, line_start, line_end) >= 0:
+            line_start, line_end = text.rfind("\n", 0, mid) + 1, text.index("\n", mid)
+            if text.find(marker, line_start, line_end) >= 0:
                 lo = line_end + 1
             else:
                 hi = line_start
-        lines = body.count("\n", start, lo)
-        if body.count(marker, start, lo) != lines:
-            return None
-        blocks.append((stratum, start, lo, lines))
+        blocks.append((stratum, start, lo, text.count("\n", start, lo)))
         start = lo
     return blocks
 
@@ -1180,9 +1182,10 @@ def _draw_beside(population: Population, jobs: Sequence[tuple[str, int]], seed: 
     """The strata drawn by this process and a forked one (see _forked; None where that is not possible),
     each taking about half the members. The child sends back only its strata's selections; if it dies,
     its share is drawn here."""
-    # The first strata, up to half the members, are drawn here; the rest by the child.
+    # The first strata, up to a little over half the members, are drawn here; the rest by the child, which
+    # also pays for copying the pages it writes to and for sending its selections back.
     counted = itertools.accumulate(block[3] for block in population._blocks)
-    split = next((n for n, done in enumerate(counted, start=1) if 2 * done >= population.size), len(jobs))
+    split = next((n for n, done in enumerate(counted, start=1) if done >= 0.55 * population.size), len(jobs))
     mine, theirs = jobs[:split], jobs[split:]
     wait = _forked(_draw_strata, population, theirs, seed)
     if wait is None:
