@@ -1489,14 +1489,20 @@ def _big_endian_words(count: int) -> Any:
 
 
 def _run_matching(
-    seed: bytes, params: Mapping[str, Any], minput: Mapping[str, Any], *, parallel: bool = False
+    seed: bytes,
+    params: Mapping[str, Any],
+    minput: Mapping[str, Any],
+    *,
+    parallel: bool = False,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The matching in the record's compact form (see the module docstring, "Record").
 
     Each inspector belongs to one department and only that department's teams add to their load, so the
     departments are independent: with ``parallel``, a forked process (see _forked) matches the teams of
-    about half the departments while this one matches the rest, each in matching order. The team reported
-    when one cannot be filled is the first in matching order, exactly as in a single pass."""
+    about half the departments while this one matches the rest, each in matching order, then runs
+    ``meanwhile`` (if given) before waiting for the child. The team reported when one cannot be filled is
+    the first in matching order, exactly as in a single pass."""
     if params["inspection_date"] is None:
         raise InvalidDrawInput("匹配执法检查人员需要检查日期 inspection_date（用于核对执法证有效期）")
     targets = minput["targets"]
@@ -1510,6 +1516,8 @@ def _run_matching(
     wait = _forked(matcher.match, groups[1]) if len(groups) == 2 else None
     try:
         teams, failure = matcher.match(groups[0] if wait is not None else set(teams_of))
+        if wait is not None and meanwhile is not None and failure is None:
+            meanwhile()
     finally:
         outcome = wait() if wait is not None else ("ok", ({}, None))
     if outcome[0] == "error":
@@ -1935,9 +1943,24 @@ def _build_record(
         parameters=params,
     )
     selection = draw_targets(population_rows=population, seed=seed, parameters=params)
-    matching_input = matching = None
+    record: dict[str, Any] = {
+        "algorithm": ALGORITHM,
+        "notice": dict(notice),
+        "notice_digest": notice_digest(notice),
+        "entropy": entropy,
+        "secret": secret_hex,
+        "seed": seed.hex(),
+        "selection": selection,
+        "matching_input": None,
+    }
+    parts: dict[str, bytes] = {}  # each top-level field serialised once, for the digest and the bytes
+
+    def serialise_inputs() -> None:
+        parts.update((key, _dumps(value)) for key, value in record.items())
+
+    matching = None
     if inspectors is not None:
-        matching_input = normalize_matching_input(
+        record["matching_input"] = matching_input = normalize_matching_input(
             selection=selection,
             targets=targets,
             inspectors=inspectors,
@@ -1950,22 +1973,14 @@ def _build_record(
         # The side was normalised just now (strings, integers, booleans, lists: no float can be in it).
         if committed is not None and _sha256_hex(_dumps(side)) != committed:
             raise DrawError("执法检查人员名录、回避关系或既往匹配记录与公告时不一致（matching_digest 不符）")
-        matching = _run_matching(seed, params, matching_input, parallel=True)
+        # Whatever the matching does not change is serialised while a forked process matches its share.
+        matching = _run_matching(seed, params, matching_input, parallel=True, meanwhile=serialise_inputs)
     elif notice.get("matching_digest") is not None:
         raise InvalidDrawInput("公告承诺了执法检查人员名录，抽取时必须同时匹配执法检查人员")
-    record: dict[str, Any] = {
-        "algorithm": ALGORITHM,
-        "notice": dict(notice),
-        "notice_digest": notice_digest(notice),
-        "entropy": entropy,
-        "secret": secret_hex,
-        "seed": seed.hex(),
-        "selection": selection,
-        "matching_input": matching_input,
-        "matching": matching,
-    }
-    parts = _top_level_parts(record)  # each top-level field serialised once, for the digest and the bytes
-    assert parts is not None
+    if not parts:
+        serialise_inputs()
+    record["matching"] = matching
+    parts["matching"] = _dumps(matching)
     record["record_digest"] = _sha256_hex(_join_parts(parts))
     if out is not None:
         parts["record_digest"] = _dumps(record["record_digest"])

@@ -379,7 +379,11 @@ draw = make_draw()  # build_record matches with parallel=True
 record = draw.record
 seed, params = bytes.fromhex(record["seed"]), record["notice"]["parameters"]
 minput = record["matching_input"]
-out = {"forks": len(forks), "same": vd._run_matching(seed, params, minput) == record["matching"]}
+out = {
+    "forks": len(forks),
+    "same": vd._run_matching(seed, params, minput) == record["matching"],
+    "verified": vd.verify_record(record, draw.rows) == [],  # digest over what was serialised meanwhile
+}
 
 # A lost child: its departments are matched here.
 child_main = vd._child_main
@@ -431,6 +435,6 @@ def test_departments_matched_by_two_processes_give_the_single_pass_result() -> N
         [sys.executable, "-c", _FORKED_MATCHING], cwd=root, capture_output=True, text=True, timeout=120, check=True
     )
     out = json.loads(run.stdout)
-    assert out["forks"] >= 1 and out["same"] and out["lost_same"]
+    assert out["forks"] >= 1 and out["same"] and out["verified"] and out["lost_same"]
     assert out["serial_failure"] is not None and out["forked_failure"] == out["serial_failure"]
     assert out["serial_failure"][0] == "91510800MA00000020"
