@@ -1635,13 +1635,9 @@ def _forked(function: Callable[..., Any], *args: Any) -> Callable[[], tuple[str,
     """Start ``function(*args)`` in a forked child; returns what waits for its outcome: ("ok", value),
     ("error", DrawError) or ("lost", None) if the child died. None where fork is unavailable or unsafe: one
     CPU, or other threads, whose locks a forked child could inherit held."""
-    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+    context = _fork_context()
+    if context is None:
         return None
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     try:
         child = context.Process(target=_child_main, args=(sender, function, args), daemon=True)
@@ -1662,6 +1658,16 @@ def _forked(function: Callable[..., Any], *args: Any) -> Callable[[], tuple[str,
             child.join()
 
     return wait
+
+
+def _fork_context() -> Any:
+    """multiprocessing's fork context where forking helps and is safe, else None: two CPUs, fork available,
+    and no other thread (a forked child could inherit a lock another thread held, and deadlock on it)."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    import multiprocessing
+
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 
 
 def _child_main(sender: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -2247,14 +2253,10 @@ class PopulationCsv:
         self._job: tuple[Any, ...] | None = None
         self._conn: Any = None
         self._child: Any = None
-        if len(data) < self.PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+        context = _fork_context() if len(data) >= self.PARALLEL_MIN_BYTES else None
+        if context is None:
             return
         try:
-            import multiprocessing
-
-            if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-                return  # forking a threaded process can deadlock the child on a lock another thread held
-            context = multiprocessing.get_context("fork")
             self._conn, child_conn = context.Pipe()
             self._child = context.Process(target=self._serve, args=(child_conn,), daemon=True)
             self._child.start()
