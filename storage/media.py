@@ -445,6 +445,9 @@ def _decode(
                 if img.format in ("JPEG", "MPO"):
                     # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (still >= max_px): most of the speed-up.
                     img.draft("RGB", (max_px, max_px))
+                    # One read of the whole (size-checked) file instead of 64 KiB pieces: libjpeg then
+                    # never suspends mid-MCU at a piece's end and keeps to its fast Huffman path.
+                    img.decodermaxblock = max(size, img.decodermaxblock)
                 img.load()
                 # The box is square, so the size can be reached before turning the image upright: the
                 # rotation then moves the small image's pixels, not the decoded ones.

@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import bisect
 import contextlib
 import datetime
 import functools
@@ -577,21 +578,6 @@ def _csv_lines(text: str) -> list[str]:
 _NOT_SEPARATORS = bytes(b for b in range(256) if b not in b",\n")
 
 
-def _canonical_columns(data: bytes, text: str) -> tuple[list[str], list[str], list[str]] | None:
-    """The three columns of a CSV with the canonical header and line ends, split in bulk; else None.
-    ``data`` is the UTF-8 of ``text`` (commas and line feeds are single bytes in both)."""
-    header, _, body = text.partition("\n")
-    if header != POPULATION_HEADER or "\r" in body or (body and not body.endswith("\n")):
-        return None
-    if not body:
-        return [], [], []
-    # Two commas on every line (the header's too): the separators alone, in order, read ",,\n" per line.
-    if data.translate(None, _NOT_SEPARATORS) != b",,\n" * (body.count("\n") + 1):
-        return None
-    fields = body[:-1].replace("\n", ",").split(",")
-    return fields[0::3], fields[1::3], fields[2::3]
-
-
 def canonical_population(data: bytes) -> Population:
     """A Population from canonical CSV bytes this code wrote and validated before (a stored snapshot whose
     digest the caller has just checked), cut into columns only when they are needed (draw_targets cuts
@@ -599,19 +585,62 @@ def canonical_population(data: bytes) -> Population:
     canonical file go through ``parse_population_csv``; a stratum whose members turn out not to be in
     order raises InvalidDrawInput when it is cut."""
     text = data.decode("utf-8")
-    body = text.find("\n") + 1  # offsets into the text: no copy of tens of megabytes
-    blocks = None
-    if text[: body - 1] == POPULATION_HEADER and text.endswith("\n") and "\r" not in text:
-        blocks = _stratum_blocks(text, body)
-        # Two commas on every line (the header's too): the separators alone, in order, read ",,\n" per line.
-        # With that, a block whose lines give two fields each once its stratum's field is cut (_columns)
-        # has that stratum on every line.
-        lines = sum(block[3] for block in blocks or ())
-        if blocks is not None and data.translate(None, _NOT_SEPARATORS) != b",,\n" * (lines + 1):
-            blocks = None
+    blocks = _canonical_blocks(data, text)
     if blocks is None:
         return parse_population_csv(data)
     return Population._of_blocks(text, blocks, data)
+
+
+def _canonical_blocks(data: bytes, text: str) -> list[tuple[str, int, int, int]] | None:
+    """Each stratum's block of lines (see _stratum_blocks) in a file laid out as a canonical CSV: the
+    header, LF line ends, two commas on every line, lines grouped by stratum in name order; else None.
+    ``data`` is the UTF-8 of ``text`` (commas and line feeds are single bytes in both)."""
+    body = text.find("\n") + 1  # offsets into the text: no copy of tens of megabytes
+    if text[: body - 1] != POPULATION_HEADER or not text.endswith("\n") or "\r" in text:
+        return None
+    blocks = _stratum_blocks(text, body)
+    # Two commas on every line (the header's too): the separators alone, in order, read ",,\n" per line.
+    # With that, a block whose lines give two fields each once its stratum's field is cut (_columns) has
+    # that stratum on every line.
+    lines = sum(block[3] for block in blocks or ())
+    if blocks is None or data.translate(None, _NOT_SEPARATORS) != b",,\n" * (lines + 1):
+        return None
+    return blocks
+
+
+def _validated_blocks(data: bytes, text: str) -> Population | None:
+    """The population of a file that is its own canonical form (every file we publish), validated a
+    stratum at a time in bulk; None if anything in it is not canonical, and parse_population_csv then
+    takes the general path, which re-sorts what it may and names what is wrong."""
+    blocks = _canonical_blocks(data, text)
+    if blocks is None:
+        return None
+    cut = Population._of_blocks(text, blocks, data)
+    strata: dict[str, tuple[list[str], list[str]]] = {}
+    seen: set[str] = set()
+    for block in blocks:
+        if not _LABEL_RE.match(block[0]):
+            return None
+        try:
+            usccs, weights = cut._columns(block)  # every line three fields, usccs strictly ascending
+        except InvalidDrawInput:
+            return None
+        lengths = set(map(len, usccs))
+        # A token's first character is a letter or a digit, not "-", "." or "_": in the ascending usccs,
+        # "-" and "." would come first and "_" just after the capitals.
+        underscore = bisect.bisect_left(usccs, "_")
+        if (
+            "".join(usccs).encode("utf-8").translate(None, _TOKEN_BYTES)  # the token characters only
+            or min(lengths) < 1
+            or max(lengths) > 64
+            or usccs[0] < "0"
+            or (underscore < len(usccs) and usccs[underscore].startswith("_"))
+            or not all(_CANONICAL_WEIGHT_RE.match(w) and w != "0.000000" for w in set(weights))
+        ):
+            return None
+        seen.update(usccs)
+        strata[block[0]] = (usccs, weights)
+    return Population(strata, data) if len(seen) == cut.size else None
 
 
 def _stratum_blocks(text: str, start: int) -> list[tuple[str, int, int, int]] | None:
@@ -642,18 +671,11 @@ def _stratum_blocks(text: str, start: int) -> list[tuple[str, int, int, int]] | 
 def parse_population_csv(data: bytes | str) -> Population:
     """Parse a population CSV (canonical or not: order, CRLF, BOM and short weights are tolerated)."""
     text = _decode_text(data, "名录 CSV ")
-    columns = _canonical_columns(data if isinstance(data, bytes) else text.encode(), text)
-    if columns is not None:
-        try:
-            with _gc_paused():
-                usccs, strata, weights = _checked_columns(*columns)
-                # Canonical header, line ends and fields, weights already in canonical form (the check
-                # returns the very list it was given) and rows in canonical order: the file is its own
-                # canonical form, and its digest is that of the file (true of every file we publish).
-                plain = isinstance(data, bytes) and weights is columns[2] and not data.startswith(b"\xef\xbb\xbf")
-                return _population_of(usccs, strata, weights, data if plain else None)  # type: ignore[arg-type]
-        except InvalidDrawInput as exc:
-            raise InvalidDrawInput(f"名录 CSV：{exc}") from exc
+    if not (isinstance(data, bytes) and data.startswith(b"\xef\xbb\xbf")):
+        with _gc_paused():
+            population = _validated_blocks(data if isinstance(data, bytes) else text.encode(), text)
+        if population is not None:
+            return population
     lines = _csv_lines(text)
     if not lines or lines[0] != POPULATION_HEADER:
         raise InvalidDrawInput(f"名录 CSV 表头应为“{POPULATION_HEADER}”")
@@ -2229,13 +2251,13 @@ def _seed_from(seed_args: tuple[Any, ...], params: Mapping[str, Any], digest: st
 def _facts_of(population: Population, params: Mapping[str, Any], seed_args: tuple[Any, ...]) -> dict[str, Any]:
     """What the verifier derives from the population: size, digest, strata, and the selection."""
     digest = population_digest(population)
+    selection = draw_targets(population_rows=population, seed=_seed_from(seed_args, params, digest), parameters=params)
     return {
         "size": len(population),
         "digest": digest,
         "strata": _strata_summary(population, params),
-        "selection": draw_targets(
-            population_rows=population, seed=_seed_from(seed_args, params, digest), parameters=params
-        ),
+        "selection": selection,
+        "selection_bytes": _dumps(selection),
     }
 
 
@@ -2279,7 +2301,11 @@ class PopulationCsv:
                     conn.send(("error", failure))
                     return
                 try:
-                    conn.send(("ok", _facts_of(population, *job)))
+                    facts = _facts_of(population, *job)
+                    # Its canonical bytes are all the first process needs when the selection is the record's
+                    # (one string to send, not fifty thousand lists); it parses them only if it is not.
+                    del facts["selection"]
+                    conn.send(("ok", facts))
                 except DrawError as exc:
                     conn.send(("error", exc))
         except (EOFError, OSError):
@@ -2410,6 +2436,7 @@ def _verify(
             for key in ("matching_input", "matching")
             if expected_record[key] is not None
         }
+        serialised["selection"] = (record["selection"], _dumps(record["selection"]))
     facts = get_facts()
     digest = facts["digest"]
     if not digest_published:
@@ -2445,12 +2472,17 @@ def _verify(
     if record.get("seed") != seed.hex():
         problems.append(f"种子不符（seed mismatch）：记录为 {record.get('seed')}，重算为 {seed.hex()}")
 
-    selection = facts["selection"]
-    selection_problems: list[str] = []
-    _compare_selection(selection, record.get("selection"), selection_problems)
-    problems.extend(selection_problems[:_MAX_LISTED])
-    if len(selection_problems) > _MAX_LISTED:
-        problems.append(f"抽取结果另有 {len(selection_problems) - _MAX_LISTED} 处分层不符（selection）")
+    same_selection = "selection" in serialised and serialised["selection"][1] == facts["selection_bytes"]
+    if same_selection:  # byte for byte the recomputed one: nothing to compare, the same matching order
+        selection = serialised["selection"][0]
+    else:
+        selection = facts.get("selection") or json.loads(facts["selection_bytes"])
+        serialised.pop("selection", None)
+        selection_problems: list[str] = []
+        _compare_selection(selection, record.get("selection"), selection_problems)
+        problems.extend(selection_problems[:_MAX_LISTED])
+        if len(selection_problems) > _MAX_LISTED:
+            problems.append(f"抽取结果另有 {len(selection_problems) - _MAX_LISTED} 处分层不符（selection）")
 
     if minput_raw is None:
         if notice.get("matching_digest") is not None:
@@ -2469,7 +2501,7 @@ def _verify(
             expected_record,
             problems,
         )
-    elif stated_order != selection_order(selection):
+    elif not same_selection and stated_order != selection_order(selection):
         problems.append("记录中的抽中企业顺序（selection）与重算结果不符，匹配按记录顺序复核")
     expected_record.update(
         {
@@ -2564,8 +2596,14 @@ def _verify_matching(
     listed = [t[0] for t in rows]
     if listed != order:
         problems.append("匹配输入中的企业（matching_input.targets）与重算的抽中企业或其顺序不符")
-    # _normalize_targets validates each distinct (region, departments) once (_attrs_key).
-    available = {uscc: {"region_code": region, "departments": departments} for uscc, region, departments in rows}
+    # One attrs dict per distinct (region, departments), as a caller would pass them: _normalize_targets
+    # validates each once and then recognises it by identity, not by its value per enterprise.
+    shared: dict[Any, dict[str, Any]] = {}
+    available = {}
+    for uscc, region, departments in rows:
+        attrs = {"region_code": region, "departments": departments}
+        key = _attrs_key(attrs)
+        available[uscc] = shared.setdefault(key, attrs) if key[0] == "value" else attrs
     try:
         minput = {
             "targets": _normalize_targets(order, available, params),

@@ -240,6 +240,53 @@ def test_population_csv_errors_are_explained(text: str, message: str) -> None:
         vd.parse_population_csv(text.encode())
 
 
+def _canonical_with(line: str, *, after: int = 1) -> bytes:
+    """A canonical 30-row file with ``line`` inserted after data line ``after`` (layout still canonical)."""
+    lines = vd.canonical_population_bytes(population(30)).decode().splitlines()
+    return ("\n".join([*lines[: after + 1], line, *lines[after + 1 :]]) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "after", "message"),
+    [
+        # The same enterprise in two strata: each stratum alone is sorted and unique.
+        (f"{uscc(0)},特种设备,1.000000", 10, "重复"),
+        ("_9151080000000000X,一般企业,1.000000", 10, "统一社会信用代码"),
+        ("-9151080000000000X,一般企业,1.000000", 0, "统一社会信用代码"),
+        (".9151080000000000X,一般企业,1.000000", 0, "统一社会信用代码"),
+        ("9" * 65 + ",一般企业,1.000000", 10, "统一社会信用代码"),
+        (f"{uscc(2)}Ä,一般企业,1.000000", 1, "统一社会信用代码"),
+        (f"{uscc(2)}1,一般企业,0.000000", 1, "权重"),
+        (f"{uscc(2)}1,一般企业,1.0000001", 1, "权重"),
+    ],
+)
+def test_a_file_laid_out_canonically_is_still_validated_row_by_row(line: str, after: int, message: str) -> None:
+    data = _canonical_with(line, after=after)
+    stratum = line.split(",")[1]
+    members = [u for u, s, _ in (row.split(",") for row in data.decode().splitlines()[1:]) if s == stratum]
+    assert members == sorted(set(members))  # the stratum still in uscc order, no member twice in it
+    # Laid out as a canonical file, strata sorted: what refuses it is the bulk check of its rows...
+    assert vd._canonical_blocks(data, data.decode()) is not None
+    assert vd._validated_blocks(data, data.decode()) is None
+    # ...and the general path then names what is wrong.
+    with pytest.raises(vd.InvalidDrawInput, match=message):
+        vd.parse_population_csv(data)
+
+
+def test_a_canonically_laid_out_file_with_short_weights_or_unsorted_rows_is_put_in_canonical_form() -> None:
+    rows = population(30)
+    data = vd.canonical_population_bytes(rows)
+    parsed = vd.parse_population_csv(data)
+    assert vd.canonical_population_bytes(parsed) is data  # its own canonical form, validated in bulk
+    assert parsed.strata == vd.normalize_population(rows).strata
+    lines = data.decode().splitlines()
+    swapped = [lines[0], lines[2], lines[1], *lines[3:]]  # two members of the first stratum out of order
+    for variant in (data.replace(b",2.000000\n", b",2\n"), ("\n".join(swapped) + "\n").encode()):
+        reparsed = vd.parse_population_csv(variant)
+        assert reparsed.strata == parsed.strata
+        assert vd.population_digest(reparsed) == vd.population_digest(rows)
+
+
 def test_population_rejects_separator_characters_in_identifiers() -> None:
     for bad in [
         (uscc(1) + "|x", "甲", "1"),

@@ -389,6 +389,23 @@ def test_cli_passes_a_genuine_record_standalone(draw: Draw, tmp_path: Path) -> N
     assert draw.record["seed"] in done.stdout and "抽中 selected:                30 户" in done.stdout
 
 
+def test_standalone_verifier_with_a_second_process_passes_and_fails_as_with_one(tmp_path: Path) -> None:
+    # Over PopulationCsv.PARALLEL_MIN_BYTES, in a fresh interpreter (no threads): a forked process parses
+    # the population and draws, and hands back the selection as canonical bytes.
+    big = make_draw(32_000, parameters={**PARAMETERS, "ratio": "0.002", "workload_cap": None})
+    record, population, _ = write_inputs(tmp_path, big)
+    assert population.stat().st_size >= vd.PopulationCsv.PARALLEL_MIN_BYTES
+    done = run_cli(SCRIPT, record, population)
+    assert done.returncode == 0, done.stdout + done.stderr
+    forged = copy.deepcopy(big.record)
+    stratum = forged["selection"]["strata"][0]
+    stratum["selected"][0][1] = "9.000000"  # a weight the population does not give it
+    record.write_bytes(vd.record_bytes(redigest(forged)))
+    done = run_cli(SCRIPT, record, population)
+    assert done.returncode == 1
+    assert f"分层“{stratum['stratum']}”：企业的 key 或权重不符：{stratum['selected'][0][0]}" in done.stdout
+
+
 def test_cli_fails_with_exit_1_and_says_where(draw: Draw, tmp_path: Path) -> None:
     record, population, inspectors = write_inputs(tmp_path, draw)
     forged = copy.deepcopy(draw.record)
