@@ -189,7 +189,8 @@ class Draw(SQLModel, table=True):
 
 
 class DrawArtifact(SQLModel, table=True):
-    """Published bytes of a draw (population CSV, inspector side, record JSON): zlib, write-once."""
+    """Published bytes of a draw (population CSV, inspector side, record JSON): compressed (Zstandard, or zlib
+    for those stored before it), write-once."""
 
     __tablename__ = "draw_artifact"
     __table_args__ = (UniqueConstraint("notice_id", "kind"),)

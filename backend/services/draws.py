@@ -29,6 +29,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
@@ -128,13 +129,29 @@ def unseal_secret(settings: Settings, sealed: str) -> str:
 # ------------------------------------------------------------------------------------------ artifacts
 
 
+#: The first bytes of a Zstandard frame; artifacts stored before Zstandard are zlib streams (0x78 …).
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _pack(data: bytes) -> bytes:
+    # Zstandard at level 1: a smaller result than zlib's fastest level in about half the time, and a third of
+    # the time to unpack (a million-row snapshot: 4.4 MB from 35 MB in 0.06 s, unpacked in 0.05 s).
+    return zstandard.ZstdCompressor(level=1).compress(data)
+
+
+def _unpack(content: bytes) -> bytes:
+    if content[:4] == _ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().decompress(content)  # the frame states its size
+    return zlib.decompress(content)
+
+
 def _store_artifact(session: Session, notice_id: uuid.UUID, kind: str, data: bytes) -> DrawArtifact:
     artifact = DrawArtifact(
         notice_id=notice_id,
         kind=kind,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        content=zlib.compress(data, 1),
+        content=_pack(data),
     )
     session.add(artifact)
     return artifact
@@ -159,7 +176,7 @@ def _artifact(session: Session, notice_id: uuid.UUID, kind: str) -> tuple[bytes,
         content = session.execute(query).first()
     if content is None:
         raise NotFound("摇号文件不存在")
-    data, digest = zlib.decompress(content[0]), content[1]
+    data, digest = _unpack(content[0]), content[1]
     if hashlib.sha256(data).hexdigest() != digest:
         raise Conflict("摇号文件校验失败（存储内容被改动）")
     return data, digest

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import uuid
+import zlib
 from datetime import date
 
 import pytest
@@ -26,6 +28,7 @@ from backend.models import (
     Inspector,
 )
 from backend.models.planning import ImmutableRecord
+from backend.services import draws
 from tests import factories
 from tests.backend import planning_world as pw
 from tests.backend.planning_world import ok
@@ -294,6 +297,35 @@ def test_notice_is_immutable(client, world, session):
             session.execute(stmt)
         session.rollback()
     assert session.get(DrawNotice, notice.id).total == 3
+
+
+def test_artifacts_are_stored_with_zstandard_and_older_zlib_ones_still_read(client, world, session):
+    plan = pw.published_plan(client, world)
+    task = pw.task(client, world, plan)
+    ok(client.post(f"/api/v1/tasks/{task['id']}/notice", json={}, headers=world.planner), 201)
+    notice = session.execute(
+        select(DrawNotice).where(DrawNotice.task_id == uuid.UUID(task["id"]))
+    ).scalar_one()
+    stored = session.execute(
+        select(DrawArtifact).where(DrawArtifact.notice_id == notice.id, DrawArtifact.kind == "population")
+    ).scalar_one()
+    assert stored.content[:4] == b"\x28\xb5\x2f\xfd"  # a Zstandard frame
+    population = draws.artifact_bytes(session, notice.id, "population")
+    assert population.startswith(b"uscc,stratum,weight\n") and len(population) == stored.size
+    # A file published before Zstandard: a zlib stream under the same digest reads back the same.
+    legacy = b"uscc,stratum,weight\n" + b"91510800MA00000001,510800,1.000000\n" * 100
+    session.add(
+        DrawArtifact(
+            notice_id=notice.id,
+            kind="legacy",
+            sha256=hashlib.sha256(legacy).hexdigest(),
+            size=len(legacy),
+            content=zlib.compress(legacy),
+        )
+    )
+    session.flush()
+    assert draws.artifact_bytes(session, notice.id, "legacy") == legacy
+    session.rollback()
 
 
 def test_performed_draw_is_frozen(client, world, session):
