@@ -1150,34 +1150,53 @@ def draw_targets(*, population_rows: Iterable[Any], seed: bytes, parameters: Map
     A large population still held as its canonical CSV (``canonical_population``) is drawn by two
     processes where that is safe (see _draw_beside), each cutting and drawing its own strata.
     """
+    return _draw_targets(population_rows, seed, parameters)[0]
+
+
+def _draw_targets(
+    population_rows: Iterable[Any], seed: bytes, parameters: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """draw_targets, and the drawn usccs in matching order (``selection_order``), from the keys as drawn."""
     seed = _seed_bytes(seed)
     params = normalize_parameters(parameters)
     population = normalize_population(population_rows)  # positions in uscc order index the random words
     sizes = population.sizes()
     quotas = compute_quotas(strata_sizes=sizes, parameters=params)
     jobs = [(stratum, quotas[stratum]) for stratum in sizes]  # strata in name order
-    strata = None
+    drawn = None
     if population._strata is None and population.size >= PARALLEL_MIN_MEMBERS:
-        strata = _draw_beside(population, jobs, seed)
-    if strata is None:
-        strata = _draw_strata(population, jobs, seed)
-    return {"total": sum(quotas.values()), "strata": strata}
+        drawn = _draw_beside(population, jobs, seed)
+    if drawn is None:
+        drawn = _draw_strata(population, jobs, seed)
+    strata, ranked = drawn
+    return {"total": sum(quotas.values()), "strata": strata}, [uscc for _, uscc, _ in ranked]
 
 
 #: Below this many members a second process costs more than it saves.
 PARALLEL_MIN_MEMBERS = 200_000
 
 
-def _draw_strata(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> list[dict[str, Any]]:
+#: The strata drawn (as in the selection) and every drawn member as (-key, uscc, weight), sorted: the
+#: matching order (``selection_order``) from the keys as computed, not parsed back from their text.
+_Drawn = tuple[list[dict[str, Any]], list[tuple[float, str, str]]]
+
+
+def _draw_strata(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> _Drawn:
     blocks = {block[0]: block for block in population._blocks}
     strata = []
+    ranked: list[tuple[float, str, str]] = []
     for stratum, quota in jobs:
         usccs, weight_texts = population._columns(blocks[stratum]) if blocks else population.strata[stratum]
-        strata.append(_draw_stratum(stratum, usccs, weight_texts, quota, seed))
-    return strata
+        drawn, chosen = _draw_stratum(stratum, usccs, weight_texts, quota, seed)
+        strata.append(drawn)
+        ranked += chosen
+    ranked.sort()
+    return strata, ranked
 
 
-def _draw_stratum(stratum: str, usccs: list[str], weight_texts: list[str], quota: int, seed: bytes) -> dict[str, Any]:
+def _draw_stratum(
+    stratum: str, usccs: list[str], weight_texts: list[str], quota: int, seed: bytes
+) -> tuple[dict[str, Any], list[tuple[float, str, str]]]:
     size = len(usccs)
     chosen: list[tuple[float, str, str]] = []
     if quota:
@@ -1192,15 +1211,11 @@ def _draw_stratum(stratum: str, usccs: list[str], weight_texts: list[str], quota
             for i in shortlist
         )
         chosen = exact[:quota]
-    return {
-        "stratum": stratum,
-        "size": size,
-        "quota": quota,
-        "selected": [[u, w, _format_key(-neg)] for neg, u, w in chosen],
-    }
+    selected = [[u, w, _format_key(-neg)] for neg, u, w in chosen]
+    return {"stratum": stratum, "size": size, "quota": quota, "selected": selected}, chosen
 
 
-def _draw_beside(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> list[dict[str, Any]] | None:
+def _draw_beside(population: Population, jobs: Sequence[tuple[str, int]], seed: bytes) -> _Drawn | None:
     """The strata drawn by this process and a forked one (see _forked; None where that is not possible),
     each taking about half the members. The child sends back only its strata's selections; if it dies,
     its share is drawn here."""
@@ -1213,14 +1228,16 @@ def _draw_beside(population: Population, jobs: Sequence[tuple[str, int]], seed: 
     if wait is None:
         return None
     try:
-        strata = _draw_strata(population, mine, seed)
+        strata, ranked = _draw_strata(population, mine, seed)
     finally:
         status, value = wait()
     if status == "error":
         raise value
     if status != "ok":
         value = _draw_strata(population, theirs, seed)
-    return strata + value
+    ranked += value[1]
+    ranked.sort()  # two sorted runs: merged in one pass
+    return strata + value[0], ranked
 
 
 def selection_order(selection: Mapping[str, Any]) -> list[str]:
@@ -1402,9 +1419,22 @@ def normalize_matching_input(
     previous_pairings: Iterable[Any] = (),
     parameters: Mapping[str, Any],
 ) -> dict[str, Any]:
+    order = selection_order(selection)
+    return _matching_input(selection, order, targets, inspectors, conflicts, previous_pairings, parameters)
+
+
+def _matching_input(
+    selection: Mapping[str, Any],
+    order: list[str],
+    targets: Any,
+    inspectors: Iterable[Any],
+    conflicts: Iterable[Any],
+    previous_pairings: Iterable[Any],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """normalize_matching_input, given the selection's matching order (``selection_order``)."""
     params = normalize_parameters(parameters)
     side = _inspector_side(inspectors, conflicts, previous_pairings)
-    order = selection_order(selection)
     if callable(targets):
         # R1: resolved once, given only the drawn enterprises in matching order, and the stratum each was
         # drawn from (for a caller whose strata are the regions, that is all it needs to know).
@@ -1970,7 +2000,7 @@ def _build_record(
         population_digest=digest,
         parameters=params,
     )
-    selection = draw_targets(population_rows=population, seed=seed, parameters=params)
+    selection, order = _draw_targets(population, seed, params)
     record: dict[str, Any] = {
         "algorithm": ALGORITHM,
         "notice": dict(notice),
@@ -1988,13 +2018,8 @@ def _build_record(
 
     matching = None
     if inspectors is not None:
-        record["matching_input"] = matching_input = normalize_matching_input(
-            selection=selection,
-            targets=targets,
-            inspectors=inspectors,
-            conflicts=conflicts,
-            previous_pairings=previous_pairings,
-            parameters=params,
+        record["matching_input"] = matching_input = _matching_input(
+            selection, order, targets, inspectors, conflicts, previous_pairings, params
         )
         side = {k: matching_input[k] for k in ("inspectors", "conflicts", "previous_pairings")}
         committed = notice.get("matching_digest")

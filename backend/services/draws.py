@@ -754,7 +754,8 @@ class _Targets(Mapping[str, dict[str, Any]]):
     def __call__(self, drawn: Sequence[str], strata: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if self._by_stratum:
             # The stratum each enterprise was drawn from is its region (the notice fixed both).
-            return {u: self._attr(strata[u]) for u in drawn}
+            attrs = {region: self._attr(region) for region in set(strata.values())}
+            return {u: attrs[strata[u]] for u in drawn}
         return {u: self._attr(r) for u, r in self._lookup(drawn).items()}
 
     def items(self):  # type: ignore[no-untyped-def]

@@ -265,15 +265,17 @@ vd.PARALLEL_MIN_MEMBERS = 1000
 used = []
 beside = vd._draw_beside
 vd._draw_beside = lambda *args: used.append(1) or beside(*args)
-serial = vd.draw_targets(population_rows=rows, seed=seed, parameters=params)
-forked = vd.draw_targets(population_rows=vd.canonical_population(data), seed=seed, parameters=params)
+serial, serial_order = vd._draw_targets(rows, seed, params)
+forked, forked_order = vd._draw_targets(vd.canonical_population(data), seed, params)
 out = {"same": forked == serial, "forked": len(used), "total": forked["total"]}
+# The matching order from the keys as drawn, by either process, is the one parsed back from the record.
+out["same_order"] = forked_order == serial_order == vd.selection_order(serial)
 
 # A child that dies: its share is drawn here instead.
 child_main = vd._child_main
 vd._child_main = lambda *args: os._exit(3)
-lost = vd.draw_targets(population_rows=vd.canonical_population(data), seed=seed, parameters=params)
-out["lost_same"] = lost == serial
+lost, lost_order = vd._draw_targets(vd.canonical_population(data), seed, params)
+out["lost_same"] = lost == serial and lost_order == serial_order
 vd._child_main = child_main
 
 # A stratum out of order in the child's half: the child's error is raised here.
@@ -303,6 +305,6 @@ def test_a_large_snapshot_is_drawn_by_two_processes_with_the_serial_result() -> 
         [sys.executable, "-c", _TWO_PROCESSES], cwd=root, capture_output=True, text=True, timeout=120, check=True
     )
     out = json.loads(run.stdout)
-    assert out["same"] and out["forked"] == 1 and out["total"] == 300
+    assert out["same"] and out["same_order"] and out["forked"] == 1 and out["total"] == 300
     assert out["lost_same"]
     assert out["error"] is not None and "S08" in out["error"] and "升序" in out["error"]
