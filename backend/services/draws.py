@@ -134,8 +134,9 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _pack(data: bytes) -> bytes:
-    # Zstandard at level 1: a smaller result than zlib's fastest level in about half the time, and a third of
-    # the time to unpack (a million-row snapshot: 4.4 MB from 35 MB in 0.06 s, unpacked in 0.05 s).
+    # Zstandard at level 1: a smaller result than zlib's fastest level in under half the time, unpacked in
+    # about 60 % of zlib's (a million-row snapshot: 35 MB to 4.4 MB in 0.06 s, unpacked in 0.05 s; zlib
+    # 6.6 MB in 0.14 s, unpacked in 0.08 s).
     return zstandard.ZstdCompressor(level=1).compress(data)
 
 
