@@ -177,7 +177,10 @@ def _artifact(session: Session, notice_id: uuid.UUID, kind: str) -> tuple[bytes,
         content = session.execute(query).first()
     if content is None:
         raise NotFound("摇号文件不存在")
-    data, digest = _unpack(content[0]), content[1]
+    try:
+        data, digest = _unpack(content[0]), content[1]
+    except (zstandard.ZstdError, zlib.error) as exc:  # damaged below the application: same answer as a digest
+        raise Conflict("摇号文件校验失败（存储内容被改动）") from exc
     if hashlib.sha256(data).hexdigest() != digest:
         raise Conflict("摇号文件校验失败（存储内容被改动）")
     return data, digest

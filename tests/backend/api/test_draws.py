@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from backend.draw import verify_draw as vd
+from backend.errors import Conflict
 from backend.models import (
     AuditEntry,
     ConflictOfInterest,
@@ -325,6 +326,14 @@ def test_artifacts_are_stored_with_zstandard_and_older_zlib_ones_still_read(clie
     )
     session.flush()
     assert draws.artifact_bytes(session, notice.id, "legacy") == legacy
+    # Damaged bytes in either format: the same clear refusal as a digest that does not match.
+    for kind, content in (("torn-zstd", stored.content[:-7]), ("torn-zlib", zlib.compress(legacy)[:-7])):
+        session.add(
+            DrawArtifact(notice_id=notice.id, kind=kind, sha256=stored.sha256, size=stored.size, content=content)
+        )
+        session.flush()
+        with pytest.raises(Conflict, match="摇号文件校验失败"):
+            draws.artifact_bytes(session, notice.id, kind)
     session.rollback()
 
 
