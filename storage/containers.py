@@ -7,6 +7,7 @@ bytes actually present and walks are bounded, so a crafted file costs at most a 
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -555,4 +556,156 @@ def gif_end(data: bytes) -> int | None:
         if skipped is None:
             return None
         pos = skipped
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# JPEG restart intervals: where one scan can be cut into bands that decode independently
+
+
+@dataclass(frozen=True, slots=True)
+class JpegRestartScan:
+    """A sequential Huffman JPEG whose one interleaved scan carries restart markers (DRI).
+
+    At every RSTn marker a decoder starts afresh (DC predictors zero, bit buffer empty), so the entropy-coded
+    data after a marker that begins an MCU row, behind `header` with the frame's height cut down, is a
+    complete JPEG of the rows that follow. Phones' encoders write such markers; Pillow and libjpeg do not
+    unless asked.
+    """
+
+    header: bytes  # SOI and what a decoder needs: APP0/APP14 (colour space), tables, frame, DRI, SOS
+    height_at: int  # offset of the frame's 2-byte height within `header`
+    width: int
+    height: int
+    sampling: tuple[tuple[int, int], ...]  # (horizontal, vertical) sampling factor per component
+    mcu_height: int
+    mcus_per_row: int
+    mcu_rows: int
+    restart_interval: int  # in MCUs
+    scan_start: int  # offset in the file of the first entropy-coded byte
+
+    def band_header(self, height: int) -> bytes:
+        """`header` for a band `height` pixels tall."""
+        at = self.height_at
+        return self.header[:at] + height.to_bytes(2, "big") + self.header[at + 2 :]
+
+
+# APPn segments other than JFIF (APP0) and Adobe (APP14) are metadata (EXIF, ICC, MPF, XMP): a band needs none.
+_JPEG_DECODING_SEGMENTS = {0xC0, 0xC1, 0xC4, 0xDB, 0xDD, 0xE0, 0xEE}
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xff]")
+
+
+def jpeg_restart_scan(data: bytes) -> JpegRestartScan | None:
+    """The layout of a baseline/extended JPEG with restart markers in one interleaved scan, else None.
+
+    None for progressive, lossless and arithmetic-coded files, for several scans, without DRI, and for any
+    structure that does not parse: such files are decoded in one piece.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    n = len(data)
+    pos = 2
+    kept = [b"\xff\xd8"]
+    kept_len = 2
+    frame: tuple[int, int, int, tuple[tuple[int, int], ...]] | None = None
+    height_at = 0
+    interval = 0
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        end = pos + 2 + length
+        if length < 2 or end > n:
+            return None
+        if marker in (0xC0, 0xC1):
+            if frame is not None or length < 8:
+                return None
+            _precision, height, width, count = struct.unpack_from(">BHHB", data, pos + 4)
+            if length != 8 + 3 * count or not 1 <= count <= 4 or not height or not width:
+                return None
+            sampling = tuple((data[pos + 11 + 3 * i] >> 4, data[pos + 11 + 3 * i] & 15) for i in range(count))
+            if any(not 1 <= h <= 4 or not 1 <= v <= 4 for h, v in sampling):
+                return None
+            frame = (width, height, count, sampling)
+            height_at = kept_len + 5
+        elif 0xC2 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return None  # progressive, lossless, hierarchical or arithmetic coding
+        elif marker == 0xDD and length == 4:
+            interval = (data[pos + 4] << 8) | data[pos + 5]
+        elif marker == 0xDA:
+            if frame is None or not interval or length < 3:
+                return None
+            width, height, count, sampling = frame
+            if data[pos + 4] != count:
+                return None  # not one interleaved scan of every component
+            kept.append(data[pos:end])
+            if count == 1:
+                mcu_width = mcu_height = 8  # a single-component scan's MCU is one block
+            else:
+                mcu_width = 8 * max(h for h, _v in sampling)
+                mcu_height = 8 * max(v for _h, v in sampling)
+            return JpegRestartScan(
+                header=b"".join(kept),
+                height_at=height_at,
+                width=width,
+                height=height,
+                sampling=sampling,
+                mcu_height=mcu_height,
+                mcus_per_row=-(-width // mcu_width),
+                mcu_rows=-(-height // mcu_height),
+                restart_interval=interval,
+                scan_start=end,
+            )
+        elif marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:
+            return None
+        if marker in _JPEG_DECODING_SEGMENTS:
+            kept.append(data[pos:end])
+            kept_len += end - pos
+        pos = end
+    return None
+
+
+def jpeg_restart_cuts(data: bytes, scan: JpegRestartScan, parts: int) -> list[tuple[int, int]] | None:
+    """Where to cut the scan into `parts` bands of about equal entropy-coded size, or None.
+
+    Each cut is (offset of an RSTn marker, the MCU row that starts right after it). A cut is only made at a
+    marker that begins an MCU row and is RST7, so the next band's markers run RST0, RST1, ... as a decoder
+    starting afresh expects. Every marker before the last cut is checked to be the restart marker due there:
+    a missing, reordered or foreign marker (EOI, tables) gives None, and the file is decoded in one piece,
+    so a band never shows what a decoder reading the whole file would not.
+    """
+    per_row = scan.mcus_per_row
+    total = per_row * scan.mcu_rows
+    start = scan.scan_start
+    span = len(data) - start
+    targets = [start + span * i // parts for i in range(1, parts)]
+    cuts: list[tuple[int, int]] = []
+    previous: tuple[int, int] | None = None
+    index = 0
+    for match in _JPEG_MARKER.finditer(data, start):
+        offset = match.start()
+        if data[offset + 1] != 0xD0 + (index & 7):
+            return None
+        index += 1
+        mcu = index * scan.restart_interval
+        if mcu >= total:
+            return None
+        if index & 7 or mcu % per_row:
+            continue
+        candidate = (offset, mcu // per_row)
+        target = targets[len(cuts)]
+        if offset >= target:
+            nearer = previous if previous and target - previous[0] < offset - target else candidate
+            if cuts and nearer[0] <= cuts[-1][0]:
+                nearer = candidate
+            cuts.append(nearer)
+            if len(cuts) == len(targets):
+                return cuts  # every marker up to `offset`, past the last cut, has been checked
+            previous = None if nearer is candidate else candidate
+        else:
+            previous = candidate
     return None

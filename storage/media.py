@@ -32,8 +32,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -46,10 +48,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from storage.containers import (
     ContainerError,
     IsoMedia,
+    JpegRestartScan,
     gif_end,
     iso_brands,
     jpeg_end,
     jpeg_metadata_segments,
+    jpeg_restart_cuts,
+    jpeg_restart_scan,
     mp3_duration,
     mp3_first_frame,
     parse_ebml,
@@ -445,9 +450,13 @@ def _decode(
                 if img.format in ("JPEG", "MPO"):
                     # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (still >= max_px): most of the speed-up.
                     img.draft("RGB", (max_px, max_px))
-                    # One read of the whole (size-checked) file instead of 64 KiB pieces: libjpeg then
-                    # never suspends mid-MCU at a piece's end and keeps to its fast Huffman path.
-                    img.decodermaxblock = max(size, img.decodermaxblock)
+                    banded = _decode_jpeg_bands(img, fh, size, "RGB")
+                    if banded is not None:
+                        img = banded
+                    else:
+                        # One read of the whole (size-checked) file instead of 64 KiB pieces: libjpeg then
+                        # never suspends mid-MCU at a piece's end and keeps to its fast Huffman path.
+                        img.decodermaxblock = max(size, img.decodermaxblock)
                 img.load()
                 # The box is square, so the size can be reached before turning the image upright: the
                 # rotation then moves the small image's pixels, not the decoded ones.
@@ -463,6 +472,115 @@ def _decode(
             if decoded is img:
                 decoded = img.copy()  # closing the source image frees its pixels
     return decoded, icc if isinstance(icc, bytes) else None, exif
+
+
+# A JPEG with restart markers, decoded as horizontal bands on several threads. libjpeg decodes one file on one
+# core, and entropy decoding is nearly all of a reduced-scale decode; a band cut at a restart marker is a JPEG
+# of its own, and Pillow lets go of the GIL while libjpeg works. The bands are exactly the rows a whole decode
+# gives (checked in the tests) because at the scales used no component is upsampled across rows.
+
+_MAX_BANDS = 4
+_BAND_MIN_BYTES = 512 * 1024  # below this, cutting and handing over cost more than the second core saves
+_band_pool: tuple[int, ThreadPoolExecutor] | None = None
+_band_pool_lock = threading.Lock()
+
+
+def _band_executor() -> ThreadPoolExecutor:
+    global _band_pool
+    with _band_pool_lock:
+        if _band_pool is None or _band_pool[0] != os.getpid():  # a forked child does not inherit the threads
+            _band_pool = (os.getpid(), ThreadPoolExecutor(_MAX_BANDS - 1, thread_name_prefix="jpeg-band"))
+        return _band_pool[1]
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _rows_stay_apart(scan: JpegRestartScan, scale: int) -> bool:
+    """True when decoding at 1/`scale` upsamples no component vertically (no filter reaching across rows).
+
+    libjpeg scales a subsampled component up inside its inverse DCT where the sizes allow (libjpeg-turbo
+    jdmaster.c): at a reduced scale that covers 4:2:0 chroma. Without vertical subsampling (4:4:4, 4:2:2,
+    greyscale) nothing is upsampled across rows at any scale.
+    """
+    max_h = max(h for h, _v in scan.sampling)
+    max_v = max(v for _h, v in scan.sampling)
+    if len(scan.sampling) == 1 or all(v == max_v for _h, v in scan.sampling):
+        return True
+    block = 8 // scale
+    for h, v in scan.sampling:
+        size = block
+        while size < 8 and (max_h * block) % (h * size * 2) == 0 and (max_v * block) % (v * size * 2) == 0:
+            size *= 2
+        if max_v * block != v * size:
+            return False
+    return True
+
+
+def _decode_band(header: bytes, body: memoryview, tail: bytes, mode: str, scale: int) -> Image.Image:
+    blob = b"".join((header, body, tail))
+    band = Image.open(io.BytesIO(blob), formats=["JPEG"])
+    band.draft(mode, (band.width // scale, band.height // scale))
+    if band.decoderconfig[:1] != (scale,):
+        raise _BandMismatch
+    band.decodermaxblock = len(blob)
+    band.load()
+    return band
+
+
+class _BandMismatch(Exception):
+    """A band would not decode at the whole image's scale (cannot happen for bands of several MCU rows)."""
+
+
+def _decode_jpeg_bands(img: Image.Image, fh: BinaryIO, size: int, mode: str) -> Image.Image | None:
+    """`img` (drafted to `mode`, not loaded) decoded in bands on several threads, or None to decode it whole."""
+    parts = min(_MAX_BANDS, _usable_cpus())
+    scale = img.decoderconfig[0] if img.decoderconfig else 1
+    if parts < 2 or size < _BAND_MIN_BYTES:
+        return None
+    fh.seek(0)
+    data = fh.read(size)
+    scan = jpeg_restart_scan(data)
+    if scan is None or not _rows_stay_apart(scan, scale):
+        return None
+    cuts = jpeg_restart_cuts(data, scan, parts)
+    if cuts is None:
+        return None
+    view = memoryview(data)
+    rows = [0] + [row for _offset, row in cuts]
+    starts = [scan.scan_start] + [offset + 2 for offset, _row in cuts]
+    ends: list[int | None] = [offset for offset, _row in cuts] + [None]
+    jobs = []
+    for i, (first_row, begin, end) in enumerate(zip(rows, starts, ends, strict=True)):
+        last_px = scan.height if end is None else rows[i + 1] * scan.mcu_height
+        header = scan.band_header(last_px - first_row * scan.mcu_height)
+        jobs.append((header, view[begin:end], b"" if end is None else b"\xff\xd9", mode, scale))
+    executor = _band_executor()
+    pending: list[Future[Image.Image]] = [executor.submit(_decode_band, *job) for job in jobs[1:]]
+    try:
+        try:
+            bands = [_decode_band(*jobs[0])]
+        finally:
+            failures = [future.exception() for future in pending]  # waits for every thread
+        for failure in failures:
+            if failure is not None:
+                raise failure
+    except _BandMismatch:
+        return None
+    bands += [future.result() for future in pending]
+    whole = Image.new(img.mode, img.size)
+    top = 0
+    for band in bands:
+        whole.paste(band, (0, top))
+        top += band.height
+    if top != img.size[1]:
+        return None
+    whole.info = dict(img.info)
+    return whole
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
