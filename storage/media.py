@@ -21,7 +21,9 @@ Policy, in the order `probe` applies it:
    when a container does not state one (live WebM) the file is accepted with the flag `duration_unknown`.
 
 Derivatives never carry the original EXIF (no GPS, no device serial) unless asked: thumbnails always drop
-it, display derivatives keep it only with `strip_gps=False`. EXIF orientation is applied first.
+it, display derivatives keep it only with `strip_gps=False`. EXIF orientation is applied first. JPEGs are
+decoded at a reduced scale (`Image.draft`); one with restart markers is decoded in horizontal bands on
+several threads, each band cut at a checked restart marker and the result pixel for pixel a whole decode's.
 """
 
 from __future__ import annotations
@@ -612,7 +614,8 @@ def thumbnail(
 
     A JPEG is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (8×8 block averages at 1/8: already a box-filtered
     image), so what is left is usually a downscale of less than 2×, where bicubic looks the same as Lanczos at a
-    thumbnail's size for about half the cost. What remains is libjpeg's entropy decoding of the whole file.
+    thumbnail's size for about half the cost. What remains is libjpeg's entropy decoding of the whole file: on
+    one core, or, when the file has restart markers (phone cameras write them), in bands on several.
     """
     img, icc, _exif = _decode(src, max_px, limits, Image.Resampling.BICUBIC)
     return _encode_jpeg(img, quality, icc)
