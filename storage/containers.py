@@ -660,8 +660,8 @@ def jpeg_restart_scan(data: bytes) -> JpegRestartScan | None:
                 restart_interval=interval,
                 scan_start=end,
             )
-        elif marker in (0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:
-            return None
+        elif marker in (0x01, 0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:
+            return None  # standalone markers do not belong before the scan
         if marker in _JPEG_DECODING_SEGMENTS:
             kept.append(data[pos:end])
             kept_len += end - pos
@@ -669,26 +669,33 @@ def jpeg_restart_scan(data: bytes) -> JpegRestartScan | None:
     return None
 
 
-def jpeg_restart_cuts(data: bytes, scan: JpegRestartScan, parts: int) -> list[tuple[int, int]] | None:
+def jpeg_restart_cuts(
+    data: bytes, scan: JpegRestartScan, parts: int, end: int | None = None
+) -> list[tuple[int, int]] | None:
     """Where to cut the scan into `parts` bands of about equal entropy-coded size, or None.
 
     Each cut is (offset of an RSTn marker, the MCU row that starts right after it). A cut is only made at a
     marker that begins an MCU row and is RST7, so the next band's markers run RST0, RST1, ... as a decoder
     starting afresh expects. Every marker before the last cut is checked to be the restart marker due there:
-    a missing, reordered or foreign marker (EOI, tables) gives None, and the file is decoded in one piece,
-    so a band never shows what a decoder reading the whole file would not.
+    a missing, reordered or foreign marker gives None, and the file is decoded in one piece, so a band never
+    shows what a decoder reading the whole file would not.
+
+    `end` is where the image's data is taken to end (default: the end of `data`); the search stops once a
+    cut lies past the last share. Phones append previews, depth maps and videos after the image: when the
+    end of image turns up first, the shares are taken from where it really is.
     """
     per_row = scan.mcus_per_row
     total = per_row * scan.mcu_rows
     start = scan.scan_start
-    span = len(data) - start
-    targets = [start + span * i // parts for i in range(1, parts)]
-    cuts: list[tuple[int, int]] = []
-    previous: tuple[int, int] | None = None
+    last_share = _shares(start, len(data) if end is None else end, parts)[-1]
+    candidates: list[tuple[int, int]] = []
     index = 0
     for match in _JPEG_MARKER.finditer(data, start):
         offset = match.start()
-        if data[offset + 1] != 0xD0 + (index & 7):
+        code = data[offset + 1]
+        if code == 0xD9:  # end of image before the last share: the whole scan has been checked
+            return _nearest(candidates, _shares(start, offset, parts))
+        if code != 0xD0 + (index & 7):
             return None
         index += 1
         mcu = index * scan.restart_interval
@@ -696,16 +703,25 @@ def jpeg_restart_cuts(data: bytes, scan: JpegRestartScan, parts: int) -> list[tu
             return None
         if index & 7 or mcu % per_row:
             continue
-        candidate = (offset, mcu // per_row)
-        target = targets[len(cuts)]
-        if offset >= target:
-            nearer = previous if previous and target - previous[0] < offset - target else candidate
-            if cuts and nearer[0] <= cuts[-1][0]:
-                nearer = candidate
-            cuts.append(nearer)
-            if len(cuts) == len(targets):
-                return cuts  # every marker up to `offset`, past the last cut, has been checked
-            previous = None if nearer is candidate else candidate
-        else:
-            previous = candidate
+        candidates.append((offset, mcu // per_row))
+        if offset >= last_share:
+            return _nearest(candidates, _shares(start, len(data) if end is None else end, parts))
     return None
+
+
+def _shares(start: int, end: int, parts: int) -> list[int]:
+    return [start + (end - start) * i // parts for i in range(1, parts)]
+
+
+def _nearest(candidates: list[tuple[int, int]], shares: list[int]) -> list[tuple[int, int]] | None:
+    """For each share in turn, the candidate nearest to it after the one taken for the share before."""
+    cuts: list[tuple[int, int]] = []
+    at = 0
+    for share in shares:
+        left = candidates[at:]
+        if not left:
+            return None
+        best = min(range(len(left)), key=lambda i: abs(left[i][0] - share))
+        cuts.append(left[best])
+        at += best + 1
+    return cuts

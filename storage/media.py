@@ -538,6 +538,15 @@ class _BandMismatch(Exception):
     """A band would not decode at the whole image's scale (cannot happen for bands of several MCU rows)."""
 
 
+def _first_image_end(img: Image.Image, size: int) -> int | None:
+    """Where the first image ends in a multi-picture file (MPF, as iPhones write), or None."""
+    try:
+        first = int(img.mpinfo[0xB002][0]["Size"])  # type: ignore[attr-defined]
+    except (AttributeError, LookupError, TypeError, ValueError):
+        return None
+    return first if 0 < first <= size else None
+
+
 def _decode_jpeg_bands(img: Image.Image, fh: BinaryIO, size: int, mode: str) -> Image.Image | None:
     """`img` (drafted to `mode`, not loaded) decoded in bands on several threads, or None to decode it whole."""
     parts = min(_MAX_BANDS, _usable_cpus())
@@ -549,7 +558,7 @@ def _decode_jpeg_bands(img: Image.Image, fh: BinaryIO, size: int, mode: str) -> 
     scan = jpeg_restart_scan(data)
     if scan is None or not _rows_stay_apart(scan, scale):
         return None
-    cuts = jpeg_restart_cuts(data, scan, parts)
+    cuts = jpeg_restart_cuts(data, scan, parts, _first_image_end(img, size))
     if cuts is None:
         return None
     view = memoryview(data)

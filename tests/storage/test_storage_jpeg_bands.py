@@ -181,6 +181,33 @@ def test_cuts_are_row_starts_after_rst7_near_the_middle() -> None:
     assert abs(offset - middle) == min(abs(candidate - middle) for candidate in rst7)
 
 
+def test_cuts_find_the_middle_of_the_image_not_of_the_file(bands: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A video appended after the image (a motion photo) is longer than the image: the share is the image's."""
+    image = encode(picture(), restart_marker_rows=1)
+    data = image + bytes(range(256)) * (3 * len(image) // 256)
+    scan = jpeg_restart_scan(data)
+    assert scan is not None
+    cuts = jpeg_restart_cuts(data, scan, 2)
+    assert cuts == jpeg_restart_cuts(image, scan, 2)
+    assert cuts == jpeg_restart_cuts(data, scan, 2, end=len(image))
+    assert decode(data, 90).tobytes() == decode_whole(data, 90, monkeypatch).tobytes()
+    assert len(bands) == 2
+
+
+def test_multi_picture_file_shares_by_the_first_image(bands: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An MPO (MPF, as iPhones write: the photo, then a preview or gain map) is cut by the first image's size."""
+    first = picture()
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[picture((800, 600))], quality=90, restart_marker_rows=1)
+    data = out.getvalue()
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == "MPO"
+        end = media._first_image_end(img, len(data))
+    assert end is not None and end < len(data) and data[end - 2 : end] == b"\xff\xd9"
+    assert decode(data, 90).tobytes() == decode_whole(data, 90, monkeypatch).tobytes()
+    assert len(bands) == 2
+
+
 @pytest.mark.parametrize(
     "damage",
     [
