@@ -483,6 +483,7 @@ def _decode(
 
 _MAX_BANDS = 4
 _BAND_MIN_BYTES = 512 * 1024  # below this, cutting and handing over cost more than the second core saves
+_BAND_HEADER_BYTES = 256 * 1024  # EXIF (at most 64 KiB), ICC and MPF come first; a longer header decodes whole
 _band_pool: tuple[int, ThreadPoolExecutor] | None = None
 _band_pool_lock = threading.Lock()
 
@@ -554,10 +555,11 @@ def _decode_jpeg_bands(img: Image.Image, fh: BinaryIO, size: int, mode: str) -> 
     if parts < 2 or size < _BAND_MIN_BYTES:
         return None
     fh.seek(0)
-    data = fh.read(size)
-    scan = jpeg_restart_scan(data)
+    scan = jpeg_restart_scan(fh.read(min(size, _BAND_HEADER_BYTES)))  # most photos have no markers: stop here
     if scan is None or not _rows_stay_apart(scan, scale):
         return None
+    fh.seek(0)
+    data = fh.read(size)
     cuts = jpeg_restart_cuts(data, scan, parts, _first_image_end(img, size))
     if cuts is None:
         return None

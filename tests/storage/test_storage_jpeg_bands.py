@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageDraw
@@ -255,3 +256,19 @@ def test_damaged_data_after_the_cut_decodes_as_whole(bands: list[int], monkeypat
     assert decode(damaged, 125).tobytes() == whole.tobytes()
     assert len(bands) == 2
     assert ImageChops.difference(whole, decode(encode(picture(), restart_marker_rows=1), 125)).getbbox()
+
+
+def test_a_file_on_disk_is_banded_too(bands: list[int], tmp_path: Path) -> None:
+    data = encode(picture(), restart_marker_rows=1)
+    path = tmp_path / "IMG_0001.jpg"
+    path.write_bytes(data)
+    assert thumbnail(path, 90) == thumbnail(data, 90)
+    assert len(bands) == 4  # two decodes, two bands each
+
+
+def test_a_header_past_the_first_256_kib_decodes_whole(bands: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A huge ICC profile (split over APP2 segments) pushes the scan's start past what is looked at first."""
+    data = encode(picture(), restart_marker_rows=1, icc_profile=bytes(300 * 1024))
+    assert jpeg_restart_scan(data) is not None
+    assert decode(data, 90).tobytes() == decode_whole(data, 90, monkeypatch).tobytes()
+    assert bands == []
