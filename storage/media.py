@@ -527,8 +527,8 @@ def _rows_stay_apart(scan: JpegRestartScan, scale: int) -> bool:
 def _decode_band(header: bytes, body: memoryview, tail: bytes, mode: str, scale: int) -> Image.Image:
     blob = b"".join((header, body, tail))
     band = Image.open(io.BytesIO(blob), formats=["JPEG"])
-    band.draft(mode, (band.width // scale, band.height // scale))
-    if band.decoderconfig[:1] != (scale,):
+    band.draft(mode, (max(1, band.width // scale), max(1, band.height // scale)))
+    if band.decoderconfig[:1] != (scale,):  # a band thinner than the scale (a last MCU row cut short)
         raise _BandMismatch
     band.decodermaxblock = len(blob)
     band.load()
@@ -536,7 +536,7 @@ def _decode_band(header: bytes, body: memoryview, tail: bytes, mode: str, scale:
 
 
 class _BandMismatch(Exception):
-    """A band would not decode at the whole image's scale (cannot happen for bands of several MCU rows)."""
+    """A band would not decode at the whole image's scale: the image is then decoded whole."""
 
 
 def _first_image_end(img: Image.Image, size: int) -> int | None:

@@ -272,3 +272,11 @@ def test_a_header_past_the_first_256_kib_decodes_whole(bands: list[int], monkeyp
     assert jpeg_restart_scan(data) is not None
     assert decode(data, 90).tobytes() == decode_whole(data, 90, monkeypatch).tobytes()
     assert bands == []
+
+
+def test_a_last_band_thinner_than_the_scale(bands: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """129 px: nine MCU rows, the one cut after row 8 leaves a band of one pixel, less than the 1/8 scale."""
+    data = encode(picture((2000, 129)), restart_marker_rows=1)
+    scan = jpeg_restart_scan(data)
+    assert scan is not None and jpeg_restart_cuts(data, scan, 2) == [(restart_offsets(data)[7], 8)]
+    assert decode(data, 16).tobytes() == decode_whole(data, 16, monkeypatch).tobytes()
