@@ -687,7 +687,7 @@ def jpeg_restart_cuts(
     per_row = scan.mcus_per_row
     total = per_row * scan.mcu_rows
     start = scan.scan_start
-    last_share = _shares(start, len(data) if end is None else end, parts)[-1]
+    shares = _shares(start, len(data) if end is None else end, parts)
     candidates: list[tuple[int, int]] = []
     index = 0
     for match in _JPEG_MARKER.finditer(data, start):
@@ -704,8 +704,8 @@ def jpeg_restart_cuts(
         if index & 7 or mcu % per_row:
             continue
         candidates.append((offset, mcu // per_row))
-        if offset >= last_share:
-            return _nearest(candidates, _shares(start, len(data) if end is None else end, parts))
+        if offset >= shares[-1]:
+            return _nearest(candidates, shares)
     return None
 
 

@@ -512,8 +512,6 @@ def _rows_stay_apart(scan: JpegRestartScan, scale: int) -> bool:
     """
     max_h = max(h for h, _v in scan.sampling)
     max_v = max(v for _h, v in scan.sampling)
-    if len(scan.sampling) == 1 or all(v == max_v for _h, v in scan.sampling):
-        return True
     block = 8 // scale
     for h, v in scan.sampling:
         size = block
